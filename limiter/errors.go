@@ -1,0 +1,50 @@
+package limiter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors. Errors returned by this module wrap them, so test with
+// errors.Is.
+var (
+	// ErrInvalidLimit: Limit.Requests is below 1 (or above MaxRequests), or
+	// Limit.Window is not positive.
+	ErrInvalidLimit = errors.New("limiter: invalid limit")
+	// ErrInvalidN: a request asked for fewer than one unit.
+	ErrInvalidN = errors.New("limiter: invalid n")
+	// ErrExceedsLimit: a request asked for more units than the limit allows
+	// in one window, so it could never be granted.
+	ErrExceedsLimit = errors.New("limiter: n exceeds limit")
+)
+
+// CheckN reports whether a request for n units can ever be granted under l.
+// Backends call it before any I/O, so a bad request consumes nothing.
+func CheckN(n int, l Limit) error {
+	if n < 1 {
+		return fmt.Errorf("%w: n=%d, want at least 1", ErrInvalidN, n)
+	}
+	if n > l.Requests {
+		return fmt.Errorf("%w: n=%d exceeds limit %s", ErrExceedsLimit, n, l)
+	}
+	return nil
+}
+
+// DeadlineError is returned, wrapped, when a grant would come after the
+// context's deadline. It matches context.DeadlineExceeded.
+func DeadlineError(n int, wait time.Duration) error {
+	return fmt.Errorf("limiter: n=%d needs a wait of %v, past the context deadline: %w", n, wait, context.DeadlineExceeded)
+}
+
+// ContextError wraps the error of a context that ended before units were
+// granted, so errors.Is(err, context.Canceled) keeps working. A cause set with
+// context.WithCancelCause is wrapped too.
+func ContextError(ctx context.Context, n int) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause != nil && cause != err {
+		return fmt.Errorf("limiter: acquire n=%d: %w: %w", n, err, cause)
+	}
+	return fmt.Errorf("limiter: acquire n=%d: %w", n, err)
+}

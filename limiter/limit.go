@@ -1,0 +1,88 @@
+package limiter
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxRequests is the largest Limit.Requests a limiter accepts. Backends keep
+// one grant time per unit of the limit, so the bound keeps a typo from
+// allocating gigabytes.
+const MaxRequests = 1 << 24
+
+// Limit allows at most Requests units in any sliding window of length Window.
+//
+// The zero Limit is invalid: [Limit.Validate] rejects it.
+type Limit struct {
+	// Requests is how many units any window may hold; at least 1.
+	Requests int
+	// Window is the length of the sliding window; more than zero.
+	Window time.Duration
+}
+
+// PerSecond returns a limit of n units in any one-second window.
+func PerSecond(n int) Limit { return Limit{Requests: n, Window: time.Second} }
+
+// PerMinute returns a limit of n units in any one-minute window.
+func PerMinute(n int) Limit { return Limit{Requests: n, Window: time.Minute} }
+
+// PerHour returns a limit of n units in any one-hour window.
+func PerHour(n int) Limit { return Limit{Requests: n, Window: time.Hour} }
+
+// Validate reports whether l can be enforced. The error matches
+// [ErrInvalidLimit] and names the value that is wrong.
+func (l Limit) Validate() error {
+	switch {
+	case l.Requests < 1:
+		return fmt.Errorf("%w: requests=%d, want at least 1", ErrInvalidLimit, l.Requests)
+	case l.Requests > MaxRequests:
+		return fmt.Errorf("%w: requests=%d, want at most %d", ErrInvalidLimit, l.Requests, MaxRequests)
+	case l.Window <= 0:
+		return fmt.Errorf("%w: window=%v, want more than 0", ErrInvalidLimit, l.Window)
+	}
+	return nil
+}
+
+// String formats l as "requests/window", for example "100/1m" or "20/1s",
+// the form [ParseLimit] reads.
+func (l Limit) String() string {
+	return strconv.Itoa(l.Requests) + "/" + formatWindow(l.Window)
+}
+
+// formatWindow drops the zero parts time.Duration.String keeps ("1m0s").
+func formatWindow(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}} {
+		if d > 0 && d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.name
+		}
+	}
+	return d.String()
+}
+
+// ParseLimit reads a limit written as "requests/window", where window is a
+// Go duration ("100/1m", "20/1s", "1000/10m30s") or a bare unit meaning one
+// of it ("100/m"). The result is validated.
+func ParseLimit(s string) (Limit, error) {
+	reqs, win, ok := strings.Cut(strings.TrimSpace(s), "/")
+	if !ok {
+		return Limit{}, fmt.Errorf("%w: %q, want requests/window such as 100/1m", ErrInvalidLimit, s)
+	}
+	n, err := strconv.Atoi(reqs)
+	if err != nil {
+		return Limit{}, fmt.Errorf("%w: requests %q in %q is not a whole number", ErrInvalidLimit, reqs, s)
+	}
+	if win != "" && strings.IndexAny(win[:1], "0123456789.") < 0 {
+		win = "1" + win
+	}
+	d, err := time.ParseDuration(win)
+	if err != nil {
+		return Limit{}, fmt.Errorf("%w: window %q in %q is not a duration such as 1s or 10m", ErrInvalidLimit, win, s)
+	}
+	l := Limit{Requests: n, Window: d}
+	return l, l.Validate()
+}

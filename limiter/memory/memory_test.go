@@ -1,0 +1,91 @@
+package memory_test
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/limiter/limitertest"
+	"github.com/descope-mgmt/ratelimit/limiter/memory"
+)
+
+func TestConformance(t *testing.T) {
+	limitertest.Run(t, limitertest.Backend{
+		Bubble: true,
+		NewQuota: func(t *testing.T, limit limiter.Limit) func() limiter.Limiter {
+			l, err := memory.New(limit)
+			require.NoError(t, err)
+			return func() limiter.Limiter { return l } // one process: every replica is the same limiter
+		},
+	})
+}
+
+func TestNewRejectsInvalidLimits(t *testing.T) {
+	for _, tc := range []struct {
+		limit limiter.Limit
+		text  string
+	}{
+		{limiter.Limit{}, "requests=0"},
+		{limiter.Limit{Requests: -1, Window: time.Second}, "requests=-1"},
+		{limiter.Limit{Requests: 5}, "window=0s"},
+		{limiter.Limit{Requests: 5, Window: -time.Second}, "window=-1s"},
+		{limiter.Limit{Requests: limiter.MaxRequests + 1, Window: time.Second}, "want at most"},
+	} {
+		l, err := memory.New(tc.limit)
+		assert.Nil(t, l)
+		assert.ErrorIs(t, err, limiter.ErrInvalidLimit, "%+v", tc.limit)
+		assert.ErrorContains(t, err, tc.text)
+	}
+}
+
+func TestObserverSeesEveryDecision(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var events []limiter.Event
+		l, err := memory.New(limiter.PerSecond(1), memory.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
+			events = append(events, e)
+		})))
+		require.NoError(t, err)
+		start := time.Now()
+		require.NoError(t, l.Acquire(t.Context(), 1))
+		_, err = l.TryAcquire(t.Context(), 1)
+		require.NoError(t, err)
+		require.NoError(t, l.Acquire(t.Context(), 1))
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+		assert.ErrorIs(t, l.Acquire(ctx, 1), context.Canceled)
+
+		require.Len(t, events, 4)
+		assert.Equal(t, limiter.Event{Kind: limiter.Grant, N: 1, At: start}, events[0])
+		assert.Equal(t, limiter.Event{Kind: limiter.Deny, N: 1, Wait: time.Second}, events[1])
+		assert.Equal(t, limiter.Event{Kind: limiter.Grant, N: 1, At: start.Add(time.Second), Wait: time.Second}, events[2])
+		assert.Equal(t, limiter.Event{Kind: limiter.Cancel, N: 1, At: start.Add(2 * time.Second)}, events[3])
+	})
+}
+
+func TestGrantedPathDoesNotAllocate(t *testing.T) {
+	l, err := memory.New(limiter.PerSecond(1 << 20))
+	require.NoError(t, err)
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		_ = l.Acquire(ctx, 1)
+		_, _ = l.TryAcquire(ctx, 1)
+	})
+	assert.Zero(t, allocs)
+}
+
+func BenchmarkAcquire(b *testing.B) {
+	l, err := memory.New(limiter.PerSecond(1 << 24))
+	require.NoError(b, err)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, _ = l.TryAcquire(ctx, 1)
+		}
+	})
+}

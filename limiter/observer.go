@@ -1,0 +1,62 @@
+package limiter
+
+import "time"
+
+// EventKind says what a limiter did.
+type EventKind int
+
+// The kinds of [Event].
+const (
+	// Grant: units were granted; for a reservation, when its wait ended.
+	Grant EventKind = iota + 1
+	// Deny: TryAcquire refused, or Acquire refused because the grant would
+	// come after the context's deadline. Nothing was recorded.
+	Deny
+	// Cancel: a caller gave back a reservation it no longer needs.
+	Cancel
+	// Error: the backend failed; nothing was granted.
+	Error
+)
+
+// String returns the kind's lower-case name.
+func (k EventKind) String() string {
+	switch k {
+	case Grant:
+		return "grant"
+	case Deny:
+		return "deny"
+	case Cancel:
+		return "cancel"
+	case Error:
+		return "error"
+	}
+	return "unknown"
+}
+
+// Event describes one decision or failure of a limiter, for metrics and logs.
+type Event struct {
+	Kind EventKind
+	// N is the number of units asked for.
+	N int
+	// At is the grant time (Grant, Cancel), on the backend's clock: the Redis
+	// server's TIME for the Redis backend.
+	At time.Time
+	// Wait is how long the caller waits for a Grant, or the RetryAfter of a
+	// Deny.
+	Wait time.Duration
+	// Err is the backend's error (Error only).
+	Err error
+}
+
+// Observer receives an Event for every decision a limiter makes. Observe is
+// called synchronously on the caller's goroutine, possibly from many
+// goroutines at once, so it must be quick and safe for concurrent use.
+type Observer interface {
+	Observe(Event)
+}
+
+// ObserverFunc adapts a function to an [Observer].
+type ObserverFunc func(Event)
+
+// Observe calls f(e).
+func (f ObserverFunc) Observe(e Event) { f(e) }

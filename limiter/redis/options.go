@@ -1,0 +1,34 @@
+package redis
+
+import (
+	"time"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
+)
+
+// Option configures a [Limiter].
+type Option func(*options)
+
+type options struct {
+	observer      limiter.Observer
+	cancelTimeout time.Duration
+}
+
+func defaultOptions() options {
+	return options{cancelTimeout: time.Second}
+}
+
+// WithObserver sends every decision of the limiter to o. Default: none.
+func WithObserver(o limiter.Observer) Option {
+	return func(opts *options) { opts.observer = o }
+}
+
+// WithCancelTimeout bounds the call that gives back a reservation after the
+// caller's context ends. Default: 1s. Values of zero or less keep the default.
+func WithCancelTimeout(d time.Duration) Option {
+	return func(opts *options) {
+		if d > 0 {
+			opts.cancelTimeout = d
+		}
+	}
+}

@@ -1,0 +1,224 @@
+// Package redis is the Redis backend of package limiter: one quota shared by
+// every process that uses the same key, enforced by a Lua script
+// (scripts/lua/window.lua) in one round trip per grant, on the Redis server's
+// clock.
+//
+// In examples and docs this package is imported as redislimiter, since its
+// name collides with go-redis's:
+//
+//	import redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/scripts/lua"
+)
+
+// script runs with EVALSHA and falls back to EVAL on NOSCRIPT, so a
+// SCRIPT FLUSH or a restarted server costs one extra round trip, not an error.
+var script = goredis.NewScript(lua.Window)
+
+// ErrInvalidConfig is wrapped by New when the client or key is unusable.
+var ErrInvalidConfig = errors.New("limiter/redis: invalid config")
+
+// Limiter is a sliding-window limiter whose state lives in one Redis key. Every
+// Limiter on the same key and server shares one quota, first come, first
+// served. It is safe for concurrent use. Create one with [New].
+type Limiter struct {
+	client   goredis.Scripter
+	keys     []string
+	limit    limiter.Limit
+	limitArg []any // the key's limits as window.lua reads them: count, requests, window µs
+	opts     options
+}
+
+var _ limiter.Limiter = (*Limiter)(nil)
+
+// New returns a limiter that enforces limit on the quota stored at key.
+//
+// client may be any go-redis client that runs scripts: *goredis.Client,
+// *goredis.ClusterClient, *goredis.Ring or a failover client. Every process
+// that shares key must use the same limit. The window is rounded up to whole
+// microseconds, the resolution of the server's clock.
+//
+// New does no I/O. It fails on a nil client, an empty key or an invalid
+// limit (the error matches limiter.ErrInvalidLimit).
+func New(client goredis.Scripter, key string, limit limiter.Limit, opts ...Option) (*Limiter, error) {
+	if isNil(client) {
+		return nil, fmt.Errorf("%w: client is nil, want a go-redis client such as *redis.Client", ErrInvalidConfig)
+	}
+	if key == "" {
+		return nil, fmt.Errorf("%w: key is empty", ErrInvalidConfig)
+	}
+	if err := limit.Validate(); err != nil {
+		return nil, fmt.Errorf("limiter/redis.New: %w", err)
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Limiter{
+		client:   client,
+		keys:     []string{key},
+		limit:    limit,
+		limitArg: []any{1, limit.Requests, micros(limit.Window)},
+		opts:     o,
+	}, nil
+}
+
+func isNil(c goredis.Scripter) bool {
+	if c == nil {
+		return true
+	}
+	v := reflect.ValueOf(c)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+// micros rounds d up to whole microseconds, so a window is never shortened.
+func micros(d time.Duration) int64 {
+	return int64((d + time.Microsecond - 1) / time.Microsecond)
+}
+
+// Key returns the Redis key that holds the quota.
+func (l *Limiter) Key() string { return l.keys[0] }
+
+// Limit returns the limit l enforces.
+func (l *Limiter) Limit() limiter.Limit { return l.limit }
+
+// reservation is window.lua's answer to reserve.
+type reservation struct {
+	granted   bool
+	wait      time.Duration
+	remaining int
+	at        int64 // µs on the server's clock
+}
+
+// reserve runs window.lua once. maxWait < 0 accepts any wait.
+func (l *Limiter) reserve(ctx context.Context, n int, maxWait time.Duration, wantRemaining bool) (reservation, error) {
+	mw, want := int64(-1), 0
+	if maxWait >= 0 {
+		mw = maxWait.Microseconds()
+	}
+	if wantRemaining {
+		want = 1
+	}
+	args := make([]any, 0, 4+len(l.limitArg))
+	args = append(args, "reserve", n, mw, want)
+	args = append(args, l.limitArg...)
+	vals, err := script.Run(ctx, l.client, l.keys, args...).Int64Slice()
+	if err != nil {
+		return reservation{}, err
+	}
+	if len(vals) != 4 {
+		return reservation{}, fmt.Errorf("window.lua answered %d values, want 4", len(vals))
+	}
+	return reservation{
+		granted:   vals[0] == 1,
+		wait:      time.Duration(vals[1]) * time.Microsecond,
+		remaining: int(vals[2]),
+		at:        vals[3],
+	}, nil
+}
+
+// backendError reports a failed script call, preferring the context's error
+// when the context is what ended it.
+func (l *Limiter) backendError(ctx context.Context, n int, err error) error {
+	l.observe(limiter.Event{Kind: limiter.Error, N: n, Err: err})
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (redis: %v)", limiter.ContextError(ctx, n), err)
+	}
+	return fmt.Errorf("limiter/redis: key %q: %w", l.keys[0], err)
+}
+
+// TryAcquire grants n units if that needs no wait; see [limiter.Limiter].
+func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, error) {
+	if err := limiter.CheckN(n, l.limit); err != nil {
+		return limiter.Decision{}, err
+	}
+	if ctx.Err() != nil {
+		return limiter.Decision{}, limiter.ContextError(ctx, n)
+	}
+	r, err := l.reserve(ctx, n, 0, true)
+	if err != nil {
+		return limiter.Decision{}, l.backendError(ctx, n, err)
+	}
+	d := limiter.Decision{Allowed: r.granted, Remaining: r.remaining}
+	if r.granted {
+		l.observe(limiter.Event{Kind: limiter.Grant, N: n, At: time.UnixMicro(r.at)})
+	} else {
+		d.RetryAfter = r.wait
+		l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: r.wait})
+	}
+	return d, nil
+}
+
+// Acquire blocks until n units are granted; see [limiter.Limiter]. It makes
+// one script call to reserve, then sleeps until the reserved time without
+// asking Redis again. If ctx ends while it sleeps, it makes one more call to
+// give the reservation back.
+func (l *Limiter) Acquire(ctx context.Context, n int) error {
+	if err := limiter.CheckN(n, l.limit); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return limiter.ContextError(ctx, n)
+	}
+	maxWait := time.Duration(-1)
+	if deadline, ok := ctx.Deadline(); ok {
+		maxWait = max(0, time.Until(deadline))
+	}
+	r, err := l.reserve(ctx, n, maxWait, false)
+	if err != nil {
+		return l.backendError(ctx, n, err)
+	}
+	if !r.granted {
+		l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: r.wait})
+		return limiter.DeadlineError(n, r.wait)
+	}
+	grant := limiter.Event{Kind: limiter.Grant, N: n, At: time.UnixMicro(r.at), Wait: r.wait}
+	if r.wait <= 0 {
+		l.observe(grant)
+		return nil
+	}
+	// The reply left the server at or after now, so sleeping r.wait from
+	// here never wakes before the reserved time.
+	timer := time.NewTimer(r.wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		l.observe(grant)
+		return nil
+	case <-ctx.Done():
+		l.cancel(ctx, n, r.at)
+		return limiter.ContextError(ctx, n)
+	}
+}
+
+// cancel gives back n units reserved at at. It runs on a context of its own,
+// since the caller's has ended; if it fails, the units stay reserved and only
+// delay later callers, they never over-admit.
+func (l *Limiter) cancel(ctx context.Context, n int, at int64) {
+	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), l.opts.cancelTimeout)
+	defer stop()
+	err := script.Run(cctx, l.client, l.keys, "cancel", n, strconv.FormatInt(at, 10)).Err()
+	if err != nil {
+		l.observe(limiter.Event{Kind: limiter.Error, N: n, At: time.UnixMicro(at), Err: err})
+		return
+	}
+	l.observe(limiter.Event{Kind: limiter.Cancel, N: n, At: time.UnixMicro(at)})
+}
+
+func (l *Limiter) observe(e limiter.Event) {
+	if l.opts.observer != nil {
+		l.opts.observer.Observe(e)
+	}
+}

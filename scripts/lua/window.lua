@@ -1,0 +1,249 @@
+-- window.lua: the sliding-window quota of package limiter, in one atomic step.
+--
+-- The rule (see limiter/doc.go): n units are granted at the earliest time at
+-- that is not before now, not before the latest grant (first come, first
+-- served), not inside a pause, and such that no window of length W ending at
+-- at holds more than R units.
+--
+-- Each quota key is a string: a 32-byte header, then a ring of grant times.
+-- Every number is an unsigned 8-byte big-endian integer; times are
+-- microseconds on this server's clock (TIME), so clients with skewed clocks
+-- agree.
+--   header: capacity | head (next slot to write) | count (valid slots) | paused until
+--   ring:   slot (head-k) mod capacity holds the k-th newest unit's grant time.
+-- Grants never go back in time, so the ring stays sorted, and whether n more
+-- units fit under "R per W" is one lookup: the (R-n+1)-th newest unit must be
+-- at least W old at the grant time. 8 bytes per unit of the limit; nothing to
+-- trim; the key expires a window after its newest grant.
+--
+-- KEYS: the quota keys (on a Redis Cluster they must share a hash tag).
+-- ARGV[1] is the operation:
+--
+--   reserve n max_wait want_remaining {L R1 W1 ... RL WL} for each key
+--     Grants n units at one time in every key, if the wait is at most
+--     max_wait microseconds (-1: any wait). Each key carries L limits.
+--     Returns {granted 0|1, wait µs, remaining (if want_remaining=1), at µs}.
+--     Try it:  redis-cli --eval window.lua q , reserve 1 -1 1 1 5 1000000
+--
+--   cancel n at
+--     Gives back n units granted at exactly at (µs) in every key.
+--     Returns how many units it removed from the first key.
+--
+--   status {L R1 W1 ... RL WL} for each key
+--     Reads without writing. Returns {now µs, then for each limit of each key:
+--     units in the window ending now, units reserved after now, µs until one
+--     more unit could be granted}.
+
+local SLOT, HEADER = 8, 32
+
+local function decode(s, i)
+  local a, b, c, d, e, f, g, h = string.byte(s, i, i + 7)
+  return ((((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f) * 256 + g) * 256 + h
+end
+
+local function encode(v)
+  local b = {}
+  for i = 8, 1, -1 do
+    local r = v % 256
+    b[i] = r
+    v = (v - r) / 256
+  end
+  return string.char(b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8])
+end
+
+local function load(key)
+  local h = redis.call('GETRANGE', key, 0, HEADER - 1)
+  local q = { key = key, cap = 0, head = 0, count = 0, pause = 0 }
+  if #h == HEADER then
+    q.cap, q.head, q.count, q.pause = decode(h, 1), decode(h, 9), decode(h, 17), decode(h, 25)
+  end
+  return q
+end
+
+local function header(q)
+  return encode(q.cap) .. encode(q.head) .. encode(q.count) .. encode(q.pause)
+end
+
+-- the k-th newest grant time, 1 <= k <= count
+local function newest(q, k)
+  local off = HEADER + ((q.head - k) % q.cap) * SLOT
+  return decode(redis.call('GETRANGE', q.key, off, off + SLOT - 1), 1)
+end
+
+-- how many held units were granted after t (the ring is sorted: bisect)
+local function newer(q, t)
+  local lo, hi = 0, q.count
+  while lo < hi do
+    local mid = math.ceil((lo + hi) / 2)
+    if newest(q, mid) > t then lo = mid else hi = mid - 1 end
+  end
+  return lo
+end
+
+-- len slots from ring index first, as bytes, wrapping at the end
+local function read_run(q, first, len)
+  if len == 0 then return '' end
+  local till = math.min(len, q.cap - first)
+  local s = redis.call('GETRANGE', q.key, HEADER + first * SLOT, HEADER + (first + till) * SLOT - 1)
+  if till < len then
+    s = s .. redis.call('GETRANGE', q.key, HEADER, HEADER + (len - till) * SLOT - 1)
+  end
+  return s
+end
+
+local function write_run(q, first, s)
+  local len = #s / SLOT
+  if len == 0 then return end
+  local till = math.min(len, q.cap - first)
+  redis.call('SETRANGE', q.key, HEADER + first * SLOT, string.sub(s, 1, till * SLOT))
+  if till < len then
+    redis.call('SETRANGE', q.key, HEADER, string.sub(s, till * SLOT + 1))
+  end
+end
+
+-- A key written under another limit is rewritten to the new capacity,
+-- keeping its newest units, so changing a limit needs no migration.
+local function resize(q, cap)
+  if q.cap == cap then return end
+  if q.cap == 0 then q.cap = cap; return end
+  local keep = math.min(q.count, cap)
+  local s = read_run(q, (q.head - keep) % q.cap, keep)
+  q.cap, q.head, q.count = cap, keep % cap, keep
+  redis.call('SET', q.key, header(q) .. s, 'KEEPTTL')
+end
+
+-- Reads the limits of each key from ARGV starting at a; returns the quotas,
+-- resized to their limits when writable is true.
+local function load_all(a, min_requests, writable)
+  local quotas = {}
+  for i, key in ipairs(KEYS) do
+    local count = tonumber(ARGV[a])
+    local limits, cap = {}, 0
+    for j = 1, count do
+      local r, w = tonumber(ARGV[a + 2 * j - 1]), tonumber(ARGV[a + 2 * j])
+      if not r or not w or r < 1 or w < 1 then
+        return nil, 'window.lua: bad limit ' .. tostring(ARGV[a + 2 * j - 1]) .. '/' .. tostring(ARGV[a + 2 * j]) .. ' for key ' .. key .. ', want requests >= 1 and window >= 1 µs'
+      end
+      if r < min_requests then
+        return nil, 'window.lua: n=' .. min_requests .. ' exceeds limit ' .. r .. ' for key ' .. key
+      end
+      limits[j] = { r, w }
+      cap = math.max(cap, r)
+    end
+    a = a + 1 + 2 * count
+    local q = load(key)
+    if writable then resize(q, cap) end
+    q.limits = limits
+    quotas[i] = q
+  end
+  return quotas
+end
+
+local function remaining(q, now, r, w)
+  if q.pause > now or (q.count > 0 and newest(q, 1) > now) then return 0 end
+  return math.max(0, r - newer(q, now - w))
+end
+
+local function earliest(q, now, n, limits)
+  local at = math.max(now, q.pause)
+  if q.count > 0 then at = math.max(at, newest(q, 1)) end
+  for _, lim in ipairs(limits) do
+    local k = lim[1] - n + 1
+    if q.count >= k then at = math.max(at, newest(q, k) + lim[2]) end
+  end
+  return at
+end
+
+local function expire(q, now)
+  local last = math.max(q.pause, q.count > 0 and newest(q, 1) or 0)
+  local w = 0
+  for _, lim in ipairs(q.limits) do w = math.max(w, lim[2]) end
+  redis.call('PEXPIRE', q.key, math.ceil((last + w - now) / 1000) + 1)
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local op = ARGV[1]
+
+if op == 'reserve' then
+  local n, max_wait, want_remaining = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
+  if not n or n < 1 or not max_wait then
+    return redis.error_reply('window.lua: reserve wants n >= 1 and max_wait, got ' .. tostring(ARGV[2]) .. ' ' .. tostring(ARGV[3]))
+  end
+  local quotas, err = load_all(5, n, true)
+  if not quotas then return redis.error_reply(err) end
+  local at = now
+  for _, q in ipairs(quotas) do at = math.max(at, earliest(q, now, n, q.limits)) end
+  local wait = at - now
+  local granted = max_wait < 0 or wait <= max_wait
+  if granted then
+    local run = string.rep(encode(at), n)
+    for _, q in ipairs(quotas) do
+      write_run(q, q.head, run)
+      q.head = (q.head + n) % q.cap
+      q.count = math.min(q.count + n, q.cap)
+      redis.call('SETRANGE', q.key, 0, header(q))
+      expire(q, now)
+    end
+  end
+  local left = 0
+  if want_remaining then
+    left = nil
+    for _, q in ipairs(quotas) do
+      for _, lim in ipairs(q.limits) do
+        local r = remaining(q, now, lim[1], lim[2])
+        if not left or r < left then left = r end
+      end
+    end
+  end
+  return { granted and 1 or 0, wait, left, at }
+end
+
+if op == 'cancel' then
+  local n, at = tonumber(ARGV[2]), tonumber(ARGV[3])
+  if not n or n < 1 or not at then
+    return redis.error_reply('window.lua: cancel wants n >= 1 and at, got ' .. tostring(ARGV[2]) .. ' ' .. tostring(ARGV[3]))
+  end
+  local first
+  for _, key in ipairs(KEYS) do
+    local q = load(key)
+    local removed = 0
+    if q.cap > 0 then
+      -- Units with one grant time are interchangeable: removing any n of
+      -- them leaves the state the reservation's owner would have left.
+      local after = newer(q, at)
+      removed = math.min(n, newer(q, at - 1) - after)
+      if removed > 0 then
+        local moved = read_run(q, (q.head - after) % q.cap, after)
+        local dst = (q.head - after - removed) % q.cap
+        write_run(q, dst, moved)
+        q.head = (dst + after) % q.cap
+        q.count = q.count - removed
+        redis.call('SETRANGE', q.key, 0, header(q))
+      end
+    end
+    first = first or removed
+  end
+  return first or 0
+end
+
+if op == 'status' then
+  -- Not resized: a ring of another capacity still answers correctly, and
+  -- status must never write.
+  local quotas, err = load_all(2, 1, false)
+  if not quotas then return redis.error_reply(err) end
+  local out = { now }
+  for _, q in ipairs(quotas) do
+    local future = newer(q, now)
+    for _, lim in ipairs(q.limits) do
+      local in_window = newer(q, now - lim[2]) - future
+      local at = earliest(q, now, 1, { lim })
+      out[#out + 1] = in_window
+      out[#out + 1] = future
+      out[#out + 1] = at - now
+    end
+  end
+  return out
+end
+
+return redis.error_reply('window.lua: unknown operation ' .. tostring(op) .. ', want reserve, cancel or status')
