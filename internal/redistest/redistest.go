@@ -69,8 +69,8 @@ type Server struct {
 	Port int
 	Dir  string // its working directory
 
-	t    testing.TB
-	args []string
+	t      testing.TB
+	args   []string
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has been waited for
