@@ -190,3 +190,7 @@ func freePort(t testing.TB) int {
 	t.Fatal("redistest: no free port pair found")
 	return 0
 }
+
+// Private reports whether Addr gives each test a server of its own, where a
+// test may run commands that affect the whole server (SCRIPT FLUSH, CONFIG).
+func Private() bool { return os.Getenv("REDIS_ADDR") == "" }

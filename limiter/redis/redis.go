@@ -94,6 +94,16 @@ func (l *Limiter) Key() string { return l.keys[0] }
 // Limit returns the limit l enforces.
 func (l *Limiter) Limit() limiter.Limit { return l.limit }
 
+// Load loads the script into the server (every master of a cluster), so the
+// first grants need no EVAL fallback, and reports whether Redis answers.
+// Calling it is optional: a missing script is loaded on first use.
+func (l *Limiter) Load(ctx context.Context) error {
+	if err := script.Load(ctx, l.client).Err(); err != nil {
+		return fmt.Errorf("limiter/redis: load script for key %q: %w", l.keys[0], err)
+	}
+	return nil
+}
+
 // reservation is window.lua's answer to reserve.
 type reservation struct {
 	granted   bool

@@ -179,6 +179,11 @@ if op == 'reserve' then
   if granted then
     local run = string.rep(encode(at), n)
     for _, q in ipairs(quotas) do
+      if q.count == 0 and redis.call('EXISTS', q.key) == 0 then
+        -- Created at its full size: a string grown by SETRANGE would be
+        -- over-allocated by up to half again.
+        redis.call('SET', q.key, header(q) .. string.rep('\0', q.cap * SLOT))
+      end
       write_run(q, q.head, run)
       q.head = (q.head + n) % q.cap
       q.count = math.min(q.count + n, q.cap)

@@ -1,0 +1,229 @@
+package redis_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/descope-mgmt/ratelimit/internal/redistest"
+	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/limiter/limitertest"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
+	"github.com/descope-mgmt/ratelimit/scripts/lua"
+)
+
+// conformance runs the suite with a fresh client per replica handle.
+func conformance(t *testing.T, newClient func(t *testing.T) goredis.Scripter) {
+	limitertest.Run(t, limitertest.Backend{
+		NewQuota: func(t *testing.T, limit limiter.Limit) func() limiter.Limiter {
+			key := redistest.Key(t)
+			return func() limiter.Limiter {
+				l, err := redislimiter.New(newClient(t), key, limit)
+				require.NoError(t, err)
+				return l
+			}
+		},
+	})
+}
+
+func newClient(t *testing.T, addr string) *goredis.Client {
+	c := goredis.NewClient(&goredis.Options{Addr: addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestConformanceMiniredis(t *testing.T) {
+	m := miniredis.RunT(t) // no SetTime: TIME follows the real clock, like a server
+	conformance(t, func(t *testing.T) goredis.Scripter { return newClient(t, m.Addr()) })
+}
+
+func TestConformanceRedisServer(t *testing.T) {
+	addr := redistest.Addr(t)
+	conformance(t, func(t *testing.T) goredis.Scripter { return newClient(t, addr) })
+}
+
+func TestConformanceRedisCluster(t *testing.T) {
+	nodes := redistest.Cluster(t, 3)
+	conformance(t, func(t *testing.T) goredis.Scripter { return redistest.ClusterClient(t, nodes) })
+}
+
+func TestTimeComesFromTheServer(t *testing.T) {
+	m := miniredis.RunT(t)
+	serverNow := time.Date(2031, 5, 4, 3, 2, 1, 0, time.UTC) // far from the client's clock
+	m.SetTime(serverNow)
+	var (
+		mu     sync.Mutex
+		grants []time.Time
+	)
+	l, err := redislimiter.New(newClient(t, m.Addr()), "q", limiter.PerMinute(1),
+		redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.Kind == limiter.Grant {
+				grants = append(grants, e.At)
+			}
+		})))
+	require.NoError(t, err)
+	ctx := t.Context()
+	d, err := l.TryAcquire(ctx, 1)
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.Len(t, grants, 1)
+	assert.True(t, serverNow.Equal(grants[0]), "grant time %v, want the server's %v", grants[0], serverNow)
+
+	m.SetTime(serverNow.Add(20 * time.Second)) // only the server's clock moves
+	d, err = l.TryAcquire(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, limiter.Decision{RetryAfter: 40 * time.Second}, d)
+
+	m.SetTime(serverNow.Add(time.Minute))
+	d, err = l.TryAcquire(ctx, 1)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "a minute later on the server's clock")
+}
+
+func TestSurvivesScriptFlush(t *testing.T) {
+	c := redistest.Client(t)
+	l, err := redislimiter.New(c, redistest.Key(t), limiter.PerHour(3))
+	require.NoError(t, err)
+	ctx := t.Context()
+	require.NoError(t, l.Acquire(ctx, 1))
+	// SCRIPT FLUSH on a shared server would affect others; do it only on ours.
+	if redistest.Private() {
+		require.NoError(t, c.ScriptFlush(ctx).Err())
+	}
+	d, err := l.TryAcquire(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, limiter.Decision{Allowed: true, Remaining: 1}, d, "EVALSHA falls back to EVAL and keeps the state")
+}
+
+func TestKeyExpiresAWindowAfterTheLastGrant(t *testing.T) {
+	c := redistest.Client(t)
+	key := redistest.Key(t)
+	l, err := redislimiter.New(c, key, limiter.Limit{Requests: 2, Window: 10 * time.Second})
+	require.NoError(t, err)
+	ctx := t.Context()
+	require.NoError(t, l.Acquire(ctx, 2))
+	ttl, err := c.PTTL(ctx, key).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, 9*time.Second)
+	assert.LessOrEqual(t, ttl, 10*time.Second+2*time.Millisecond)
+
+	// A reservation in the future keeps the key a window past it.
+	deadline, cancel := context.WithTimeout(ctx, time.Hour)
+	defer cancel()
+	go func() { _ = l.Acquire(deadline, 1) }()
+	require.Eventually(t, func() bool {
+		ttl, err = c.PTTL(ctx, key).Result()
+		return err == nil && ttl > 15*time.Second
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.LessOrEqual(t, ttl, 20*time.Second+2*time.Millisecond)
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	c := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	var typedNil *goredis.Client
+	for _, tc := range []struct {
+		name   string
+		client goredis.Scripter
+		key    string
+		limit  limiter.Limit
+		want   error
+		text   string
+	}{
+		{"nil client", nil, "k", limiter.PerSecond(1), redislimiter.ErrInvalidConfig, "client is nil"},
+		{"typed nil client", typedNil, "k", limiter.PerSecond(1), redislimiter.ErrInvalidConfig, "client is nil"},
+		{"empty key", c, "", limiter.PerSecond(1), redislimiter.ErrInvalidConfig, "key is empty"},
+		{"zero limit", c, "k", limiter.Limit{}, limiter.ErrInvalidLimit, "requests=0"},
+		{"no window", c, "k", limiter.Limit{Requests: 1}, limiter.ErrInvalidLimit, "window=0s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := redislimiter.New(tc.client, tc.key, tc.limit)
+			assert.Nil(t, l)
+			assert.ErrorIs(t, err, tc.want)
+			assert.ErrorContains(t, err, tc.text)
+		})
+	}
+}
+
+func TestBackendErrorIsQuickAndNamesTheKey(t *testing.T) {
+	c := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	var errs int
+	l, err := redislimiter.New(c, "some-quota", limiter.PerSecond(5),
+		redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
+			if e.Kind == limiter.Error {
+				errs++
+			}
+		})))
+	require.NoError(t, err)
+	start := time.Now()
+	err = l.Acquire(t.Context(), 1)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `key "some-quota"`)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Equal(t, 1, errs, "the observer sees the failure")
+}
+
+func TestMemoryPerUnitOfTheLimit(t *testing.T) {
+	c := redistest.Client(t)
+	ctx := t.Context()
+	for _, requests := range []int{100, 10_000} {
+		key := redistest.Key(t)
+		l, err := redislimiter.New(c, key, limiter.PerHour(requests))
+		require.NoError(t, err)
+		for range requests / 100 {
+			require.NoError(t, l.Acquire(ctx, 100))
+		}
+		used, err := c.MemoryUsage(ctx, key).Result()
+		require.NoError(t, err)
+		perUnit := float64(used) / float64(requests)
+		t.Logf("figures: MEMORY USAGE of a full %d/1h quota: %d bytes, %.1f bytes per unit", requests, used, perUnit)
+		assert.Less(t, perUnit, 16.0)
+	}
+}
+
+func TestChangingTheLimitKeepsTheHistory(t *testing.T) {
+	c := redistest.Client(t)
+	key := redistest.Key(t)
+	ctx := t.Context()
+	five, err := redislimiter.New(c, key, limiter.PerHour(5))
+	require.NoError(t, err)
+	require.NoError(t, five.Acquire(ctx, 5))
+
+	three, err := redislimiter.New(c, key, limiter.PerHour(3))
+	require.NoError(t, err)
+	d, err := three.TryAcquire(ctx, 1)
+	require.NoError(t, err)
+	assert.False(t, d.Allowed, "the last hour already holds more than 3")
+
+	ten, err := redislimiter.New(c, key, limiter.PerHour(10))
+	require.NoError(t, err)
+	d, err = ten.TryAcquire(ctx, 1)
+	require.NoError(t, err)
+	// Shrinking to 3 kept the newest 3 grants; growing to 10 leaves 7 free.
+	assert.Equal(t, limiter.Decision{Allowed: true, Remaining: 6}, d)
+}
+
+func TestScriptRejectsBadArgumentsByItself(t *testing.T) {
+	// Direct callers (redis-cli --eval) get a clear error, not a corrupt key.
+	c := redistest.Client(t)
+	for _, args := range [][]any{
+		{"reserve", 0, -1, 0, 1, 5, 1000},
+		{"reserve", 6, -1, 0, 1, 5, 1000},
+		{"reserve", 1, -1, 0, 1, 0, 1000},
+		{"nonsense"},
+	} {
+		err := c.Eval(t.Context(), lua.Window, []string{redistest.Key(t)}, args...).Err()
+		require.Error(t, err, "%v", args)
+		assert.True(t, strings.Contains(err.Error(), "window.lua:"), "%v: %v", args, err)
+	}
+}

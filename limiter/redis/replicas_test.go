@@ -1,0 +1,221 @@
+package redis_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/descope-mgmt/ratelimit/internal/redistest"
+	"github.com/descope-mgmt/ratelimit/limiter"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
+)
+
+// The replica processes: the test binary run again with these variables set.
+const (
+	envReplica = "RATELIMIT_TEST_REPLICA" // replica number
+	envAddr    = "RATELIMIT_TEST_ADDR"
+	envKey     = "RATELIMIT_TEST_KEY"
+	envLimit   = "RATELIMIT_TEST_LIMIT"
+	envWorkers = "RATELIMIT_TEST_WORKERS"
+	envStart   = "RATELIMIT_TEST_START" // unix ns: all replicas begin together
+	envEnd     = "RATELIMIT_TEST_END"   // unix ns: and stop together
+)
+
+// TestReplicaProcess is one replica when run by TestReplicasShareOneQuota;
+// on its own it does nothing.
+func TestReplicaProcess(t *testing.T) {
+	if os.Getenv(envReplica) == "" {
+		t.Skip("run as a child of TestReplicasShareOneQuota")
+	}
+	limit, err := limiter.ParseLimit(os.Getenv(envLimit))
+	require.NoError(t, err)
+	workers, err := strconv.Atoi(os.Getenv(envWorkers))
+	require.NoError(t, err)
+	start, end := unixEnv(t, envStart), unixEnv(t, envEnd)
+
+	c := goredis.NewClient(&goredis.Options{Addr: os.Getenv(envAddr), PoolSize: workers + 2})
+	defer c.Close()
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	ctx, cancel := context.WithDeadline(context.Background(), end)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range workers {
+		l, err := redislimiter.New(c, os.Getenv(envKey), limit,
+			redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch e.Kind {
+				case limiter.Grant:
+					fmt.Fprintf(out, "grant %d %d\n", w, e.At.UnixMicro())
+				case limiter.Deny: // the last call of each goroutine: its grant would pass the end
+					fmt.Fprintf(out, "deny %d\n", w)
+				}
+			})))
+		require.NoError(t, err)
+		require.NoError(t, l.Load(ctx))
+		wg.Go(func() {
+			time.Sleep(time.Until(start))
+			for l.Acquire(ctx, 1) == nil {
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, out.Flush())
+}
+
+func unixEnv(t *testing.T, name string) time.Time {
+	ns, err := strconv.ParseInt(os.Getenv(name), 10, 64)
+	require.NoError(t, err, name)
+	return time.Unix(0, ns)
+}
+
+type grant struct {
+	replica, worker int
+	at              int64 // µs, server clock
+}
+
+// TestReplicasShareOneQuota runs several OS processes, each with several
+// goroutines acquiring in a loop from one quota on a real redis-server, and
+// checks the promise: never more than the limit in any window, the quota
+// used in full while demand exceeds it, one script call per grant, and fair
+// shares.
+func TestReplicasShareOneQuota(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes for a few seconds")
+	}
+	addr := redistest.Addr(t)
+	const replicas, workers = 4, 8
+	// Fewer units per window than goroutines, so demand exceeds supply at
+	// every instant: a queue deeper than the limit, served first come, first
+	// served, must give every goroutine its turn.
+	limit := limiter.Limit{Requests: 20, Window: 250 * time.Millisecond}
+	key := redistest.Key(t)
+	c := newClient(t, addr)
+	callsBefore := scriptCalls(t, c)
+
+	start := time.Now().Add(500 * time.Millisecond) // time for the processes to start
+	end := start.Add(4*time.Second + 500*time.Millisecond)
+	outs := make([]bytes.Buffer, replicas)
+	cmds := make([]*exec.Cmd, replicas)
+	for r := range replicas {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(),
+			envReplica+"="+strconv.Itoa(r), envAddr+"="+addr, envKey+"="+key, envLimit+"="+limit.String(),
+			envWorkers+"="+strconv.Itoa(workers),
+			envStart+"="+strconv.FormatInt(start.UnixNano(), 10), envEnd+"="+strconv.FormatInt(end.UnixNano(), 10))
+		cmd.Stdout, cmd.Stderr = &outs[r], &outs[r]
+		require.NoError(t, cmd.Start())
+		cmds[r] = cmd
+	}
+	var grants []grant
+	denials := 0
+	for r, cmd := range cmds {
+		require.NoError(t, cmd.Wait(), "replica %d:\n%s", r, outs[r].String())
+		for line := range strings.Lines(outs[r].String()) {
+			var g grant
+			if n, _ := fmt.Sscanf(line, "grant %d %d", &g.worker, &g.at); n == 2 {
+				g.replica = r
+				grants = append(grants, g)
+			}
+			if strings.HasPrefix(line, "deny ") {
+				denials++
+			}
+		}
+	}
+	calls := scriptCalls(t, c) - callsBefore
+	require.NotEmpty(t, grants)
+
+	f := measure(grants, limit, replicas, workers)
+	// Each goroutine's last call is refused (its grant would pass the end of
+	// the run): a fixed cost of stopping, reported apart from the grants.
+	perGrant := float64(calls-denials) / float64(len(grants))
+	t.Logf("figures: %d replicas x %d goroutines, limit %v, %.1fs: %d grants; most in any window %d (limit %d); utilisation %.1f%%; "+
+		"script calls %d = %.3f per grant + %d final refusals at the deadline; from the second window, shares per goroutine %d..%d, per replica %v; whole run, per goroutine %d..%d",
+		replicas, workers, limit, float64(f.span)/1e6, len(grants), f.most, limit.Requests, 100*f.utilisation,
+		calls, perGrant, denials, f.minShare, f.maxShare, f.perReplica, slices.Min(f.allShares), slices.Max(f.allShares))
+
+	assert.LessOrEqual(t, f.most, limit.Requests, "grants in one window")
+	assert.GreaterOrEqual(t, f.utilisation, 0.97, "utilisation while demand exceeds supply")
+	assert.LessOrEqual(t, denials, replicas*workers, "only each goroutine's last call may be refused")
+	if redistest.Private() { // a shared server's counters include others' calls
+		assert.LessOrEqual(t, perGrant, 1.05, "script calls per grant")
+	}
+	// The queue is served in order, so a goroutine's share is off the mean
+	// by at most one turn at each end of the measured span, plus one when
+	// a burst of goroutines that woke together re-queues in another order.
+	assert.LessOrEqual(t, f.maxShare-f.minShare, 3, "goroutine shares")
+	assert.LessOrEqual(t, slices.Max(f.perReplica)-slices.Min(f.perReplica), 2*workers, "replica shares: at most two grants per waiting goroutine")
+}
+
+type figures struct {
+	most               int
+	span               int64 // µs from first to last grant
+	utilisation        float64
+	minShare, maxShare int
+	perReplica         []int // from the second window on
+	allShares          []int // per goroutine, whole run
+}
+
+func measure(grants []grant, limit limiter.Limit, replicas, workers int) figures {
+	slices.SortFunc(grants, func(a, b grant) int { return int(a.at - b.at) })
+	w := limit.Window.Microseconds()
+	var f figures
+	// The busiest window ends at some grant: count grants in (at-w, at].
+	lo := 0
+	for hi, g := range grants {
+		for grants[lo].at <= g.at-w {
+			lo++
+		}
+		f.most = max(f.most, hi-lo+1)
+	}
+	f.span = grants[len(grants)-1].at - grants[0].at
+	// Over span, windows starting at the first grant: at most this many.
+	possible := limit.Requests * int(f.span/w+1)
+	f.utilisation = float64(len(grants)) / float64(possible)
+	// Shares are counted from the second window: in the first, free units go
+	// to whoever asks first and fastest, which is first come, first served
+	// before demand exceeds supply.
+	shares := make([]int, replicas*workers)
+	f.perReplica = make([]int, replicas)
+	f.allShares = make([]int, replicas*workers)
+	for _, g := range grants {
+		f.allShares[g.replica*workers+g.worker]++
+		if g.at >= grants[0].at+w {
+			shares[g.replica*workers+g.worker]++
+			f.perReplica[g.replica]++
+		}
+	}
+	f.minShare, f.maxShare = slices.Min(shares), slices.Max(shares)
+	return f
+}
+
+// scriptCalls returns how many EVAL and EVALSHA calls the server has run.
+func scriptCalls(t *testing.T, c *goredis.Client) int {
+	info, err := c.Info(t.Context(), "commandstats").Result()
+	require.NoError(t, err)
+	total := 0
+	for line := range strings.Lines(info) {
+		for _, cmd := range []string{"cmdstat_eval:", "cmdstat_evalsha:"} {
+			if rest, ok := strings.CutPrefix(line, cmd); ok {
+				var n int
+				_, _ = fmt.Sscanf(rest, "calls=%d", &n)
+				total += n
+			}
+		}
+	}
+	return total
+}
