@@ -1,0 +1,100 @@
+// Package executor runs tasks under a limiter.Limiter, acquiring quota before
+// each task starts: at submission time, not inside workers, so no queue of
+// tasks builds up behind a quota, and a task never holds a worker while it
+// waits for quota.
+//
+// It is the Go form of the design's RateLimitedExecutor: single tasks with
+// [Executor.Execute] and [Do], batches with [Batch] that stop at the first
+// error or collect every error.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
+)
+
+// ErrInvalidConfig is wrapped by the error every call returns when the
+// Executor was built with a nil limiter or a bad option.
+var ErrInvalidConfig = errors.New("executor: invalid config")
+
+// ErrNotRun is the error of a batch task that was never started because the
+// batch stopped at an earlier error.
+var ErrNotRun = errors.New("executor: task not run: the batch stopped at an earlier error")
+
+// Executor runs tasks, acquiring one unit of its limiter before each starts.
+// It is safe for concurrent use. Create one with [New].
+type Executor struct {
+	limiter     limiter.Limiter
+	stopOnError bool
+	concurrency int
+	err         error // a configuration error, returned by every call
+}
+
+// New returns an executor that acquires from l. New never fails: a nil l or
+// a bad option makes every call return an error matching ErrInvalidConfig,
+// before acquiring anything.
+func New(l limiter.Limiter, opts ...Option) *Executor {
+	e := &Executor{limiter: l, stopOnError: true, concurrency: 1}
+	for _, opt := range opts {
+		opt(e)
+	}
+	if l == nil {
+		e.err = errors.Join(e.err, fmt.Errorf("%w: limiter is nil", ErrInvalidConfig))
+	}
+	return e
+}
+
+// Execute acquires one unit, then runs task and returns its error. A task
+// that panics returns a *PanicError instead of crashing the caller.
+func (e *Executor) Execute(ctx context.Context, task func(context.Context) error) error {
+	_, err := Do(ctx, e, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, task(ctx)
+	})
+	return err
+}
+
+// Do acquires one unit, then runs task and returns its result. An error
+// from acquiring (the context ended, the limiter failed) is returned as it
+// is and the task does not run.
+func Do[T any](ctx context.Context, e *Executor, task func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if e.err != nil {
+		return zero, e.err
+	}
+	if err := e.limiter.Acquire(ctx, 1); err != nil {
+		return zero, err
+	}
+	return run(ctx, task)
+}
+
+// PanicError is the error of a task that panicked.
+type PanicError struct {
+	// Value is what the task passed to panic.
+	Value any
+	// Stack is the task's goroutine stack at the panic.
+	Stack []byte
+}
+
+func (p *PanicError) Error() string {
+	return fmt.Sprintf("executor: task panicked: %v", p.Value)
+}
+
+// Unwrap returns the panic value if it is an error, so errors.Is can see it.
+func (p *PanicError) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
+}
+
+// run calls task, turning a panic into a *PanicError.
+func run[T any](ctx context.Context, task func(context.Context) (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return task(ctx)
+}
