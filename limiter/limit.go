@@ -76,7 +76,7 @@ func ParseLimit(s string) (Limit, error) {
 	if err != nil {
 		return Limit{}, fmt.Errorf("%w: requests %q in %q is not a whole number", ErrInvalidLimit, reqs, s)
 	}
-	if win != "" && strings.IndexAny(win[:1], "0123456789.") < 0 {
+	if win != "" && !strings.ContainsAny(win[:1], "0123456789.") {
 		win = "1" + win
 	}
 	d, err := time.ParseDuration(win)

@@ -66,8 +66,8 @@ func ClusterClient(t testing.TB, nodes []*Server) *goredis.ClusterClient {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := c.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error { return m.Ping(ctx).Err() })
-		slots, serr := c.ClusterSlots(ctx).Result()
-		if err == nil && serr == nil && len(slots) == len(nodes) {
+		shards, serr := c.ClusterShards(ctx).Result()
+		if err == nil && serr == nil && len(shards) == len(nodes) {
 			return c
 		}
 		if time.Now().After(deadline) {

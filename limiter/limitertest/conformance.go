@@ -92,6 +92,7 @@ var conformanceTests = []struct {
 	{"FirstComeFirstServedAcrossReplicas", testFIFO},
 	{"DeadlineTooSoonFailsAtOnce", testDeadlineTooSoon},
 	{"CancelGivesBackOnlyItsOwnReservation", testCancelWhileWaiting},
+	{"CancelAfterALongQueueDoesNotOverAdmit", testCancelAfterLongQueue},
 	{"ConcurrentTryAcquireIsExact", testConcurrentTryAcquire},
 	{"SharedAcrossReplicas", testSharedAcrossReplicas},
 	{"AcquireUnderContentionStaysWithinLimit", testAcquireContention},
@@ -304,6 +305,29 @@ func testCancelWhileWaiting(c *Case) {
 
 	stopKept()
 	assert.ErrorIs(c.T, <-kept, context.Canceled)
+}
+
+// Waiters may queue more units than a window holds. When they give them
+// back, the units granted before them must still count.
+func testCancelAfterLongQueue(c *Case) {
+	open := c.Quota(limiter.PerHour(2))
+	ctx := c.T.Context()
+	probe := open()
+	require.NoError(c.T, open().Acquire(ctx, 2))
+	wctx, cancel := context.WithCancel(ctx)
+	errs := make(chan error, 2)
+	go func() { errs <- open().Acquire(wctx, 2) }() // queued at +1h
+	c.waitForWait(probe, 1, 90*time.Minute)
+	go func() { errs <- open().Acquire(wctx, 2) }() // queued at +2h
+	c.waitForWait(probe, 1, 150*time.Minute)
+	cancel()
+	for range 2 {
+		assert.ErrorIs(c.T, <-errs, context.Canceled)
+	}
+	d, err := probe.TryAcquire(ctx, 1)
+	require.NoError(c.T, err)
+	assert.False(c.T, d.Allowed, "the two units granted first are still in the window")
+	c.assertWait(d.RetryAfter, time.Hour, "they leave an hour after the first grant")
 }
 
 // waitForWait polls until n units would have to wait more than over,

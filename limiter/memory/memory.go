@@ -60,7 +60,7 @@ func (l *Limiter) reserve(n int, maxWait time.Duration, wantRemaining bool) (at,
 	at = l.ring.Earliest(now, n, l.limit.Requests, window)
 	granted = maxWait < 0 || at-now <= int64(maxWait)
 	if granted {
-		l.ring.Record(at, n)
+		l.ring.Record(at, n, now-window)
 	}
 	if wantRemaining {
 		remaining = l.ring.Remaining(now, l.limit.Requests, window)

@@ -209,8 +209,8 @@ func TestChangingTheLimitKeepsTheHistory(t *testing.T) {
 	require.NoError(t, err)
 	d, err = ten.TryAcquire(ctx, 1)
 	require.NoError(t, err)
-	// Shrinking to 3 kept the newest 3 grants; growing to 10 leaves 7 free.
-	assert.Equal(t, limiter.Decision{Allowed: true, Remaining: 6}, d)
+	// All 5 grants are still held: 10 leaves 5 free, 4 after this one.
+	assert.Equal(t, limiter.Decision{Allowed: true, Remaining: 4}, d)
 }
 
 func TestScriptRejectsBadArgumentsByItself(t *testing.T) {

@@ -11,6 +11,9 @@
 -- agree.
 --   header: capacity | head (next slot to write) | count (valid slots) | paused until
 --   ring:   slot (head-k) mod capacity holds the k-th newest unit's grant time.
+-- The capacity starts at the largest limit, and the ring never drops a unit
+-- that may still count: when waiters queue more units than it holds, it
+-- doubles. So giving a reservation back is exact.
 -- Grants never go back in time, so the ring stays sorted, and whether n more
 -- units fit under "R per W" is one lookup: the (R-n+1)-th newest unit must be
 -- at least W old at the grant time. 8 bytes per unit of the limit; nothing to
@@ -101,19 +104,17 @@ local function write_run(q, first, s)
   end
 end
 
--- A key written under another limit is rewritten to the new capacity,
--- keeping its newest units, so changing a limit needs no migration.
-local function resize(q, cap)
-  if q.cap == cap then return end
-  if q.cap == 0 then q.cap = cap; return end
-  local keep = math.min(q.count, cap)
-  local s = read_run(q, (q.head - keep) % q.cap, keep)
-  q.cap, q.head, q.count = cap, keep % cap, keep
-  redis.call('SET', q.key, header(q) .. s, 'KEEPTTL')
+-- Rewrites the ring, oldest first, at a larger capacity. The string is set
+-- at its full size: one grown by SETRANGE would be over-allocated.
+local function grow(q, cap)
+  local s = q.count > 0 and read_run(q, (q.head - q.count) % q.cap, q.count) or ''
+  q.cap, q.head = cap, q.count % cap
+  redis.call('SET', q.key, header(q) .. s .. string.rep('\0', (cap - q.count) * SLOT), 'KEEPTTL')
 end
 
 -- Reads the limits of each key from ARGV starting at a; returns the quotas,
--- resized to their limits when writable is true.
+-- grown to hold their largest limit when writable is true (a new key, or a
+-- raised limit; a key keeps its history when its limit changes).
 local function load_all(a, min_requests, writable)
   local quotas = {}
   for i, key in ipairs(KEYS) do
@@ -132,7 +133,7 @@ local function load_all(a, min_requests, writable)
     end
     a = a + 1 + 2 * count
     local q = load(key)
-    if writable then resize(q, cap) end
+    if writable and q.cap < cap then grow(q, cap) end
     q.limits = limits
     quotas[i] = q
   end
@@ -154,11 +155,15 @@ local function earliest(q, now, n, limits)
   return at
 end
 
-local function expire(q, now)
-  local last = math.max(q.pause, q.count > 0 and newest(q, 1) or 0)
+local function longest(q)
   local w = 0
   for _, lim in ipairs(q.limits) do w = math.max(w, lim[2]) end
-  redis.call('PEXPIRE', q.key, math.ceil((last + w - now) / 1000) + 1)
+  return w
+end
+
+local function expire(q, now)
+  local last = math.max(q.pause, q.count > 0 and newest(q, 1) or 0)
+  redis.call('PEXPIRE', q.key, math.ceil((last + longest(q) - now) / 1000) + 1)
 end
 
 local t = redis.call('TIME')
@@ -179,10 +184,9 @@ if op == 'reserve' then
   if granted then
     local run = string.rep(encode(at), n)
     for _, q in ipairs(quotas) do
-      if q.count == 0 and redis.call('EXISTS', q.key) == 0 then
-        -- Created at its full size: a string grown by SETRANGE would be
-        -- over-allocated by up to half again.
-        redis.call('SET', q.key, header(q) .. string.rep('\0', q.cap * SLOT))
+      local drop = q.count + n - q.cap
+      if drop > 0 and newest(q, q.count - drop + 1) > now - longest(q) then
+        grow(q, math.max(2 * q.cap, q.count + n))
       end
       write_run(q, q.head, run)
       q.head = (q.head + n) % q.cap

@@ -10,6 +10,9 @@ package ring
 // first. Grants never go back in time, so the slots stay sorted, and the
 // unit that decides whether n more fit in a window is found by index alone.
 //
+// The ring never drops a unit that may still count: when waiters queue more
+// units than it holds, it grows, so giving reservations back is exact.
+//
 // A Ring is not safe for concurrent use; the zero Ring has no capacity.
 type Ring struct {
 	slots []int64 // slots[(head-k) mod len] is the k-th newest unit
@@ -52,8 +55,12 @@ func (r *Ring) Earliest(now int64, n, requests int, window int64) int64 {
 }
 
 // Record appends n units granted at at, which must not be earlier than the
-// newest unit.
-func (r *Ring) Record(at int64, n int) {
+// newest unit. Units granted after keepAfter (now minus the longest window)
+// may still count: if writing would drop one, the ring grows instead.
+func (r *Ring) Record(at int64, n int, keepAfter int64) {
+	if drop := r.count + n - len(r.slots); drop > 0 && r.Newest(r.count-drop+1) > keepAfter {
+		r.grow(max(2*len(r.slots), r.count+n))
+	}
 	for range n {
 		r.slots[r.head] = at
 		r.head++
@@ -62,6 +69,15 @@ func (r *Ring) Record(at int64, n int) {
 		}
 	}
 	r.count = min(r.count+n, len(r.slots))
+}
+
+// grow moves the held units, oldest first, into a larger ring.
+func (r *Ring) grow(capacity int) {
+	slots := make([]int64, capacity)
+	for k := r.count; k >= 1; k-- {
+		slots[r.count-k] = r.Newest(k)
+	}
+	r.slots, r.head = slots, r.count%capacity
 }
 
 // newer returns how many of the held units were granted after t.

@@ -1,0 +1,36 @@
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+# Extra flags for go test, e.g. GOTESTFLAGS=-race (CI sets it).
+GOTESTFLAGS ?=
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Tests print what they measure with t.Logf ("figures: ..."); -v shows it,
+# and this filter drops the per-test chatter (failures keep all their lines).
+QUIET := grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|\s*--- (PASS|SKIP)|PASS$$)'
+
+.PHONY: test test-race bench lint demo up down
+
+test:
+	$(GO) test -count=1 -v $(GOTESTFLAGS) ./... 2>&1 | $(QUIET)
+
+test-race:
+	$(MAKE) test GOTESTFLAGS=-race
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \
+	else echo "docker-compose not installed: docker-compose.yml not checked"; fi
+
+demo:
+	$(GO) run ./cmd/ratelimit demo
+
+# A Redis for `REDIS_ADDR=localhost:6379 make test`.
+up:
+	docker compose up -d --wait redis
+
+down:
+	docker compose down
