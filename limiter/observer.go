@@ -60,3 +60,19 @@ type ObserverFunc func(Event)
 
 // Observe calls f(e).
 func (f ObserverFunc) Observe(e Event) { f(e) }
+
+// Observers returns an Observer that passes every event to each of os, in
+// order. Nil observers are skipped.
+func Observers(os ...Observer) Observer {
+	var list []Observer
+	for _, o := range os {
+		if o != nil {
+			list = append(list, o)
+		}
+	}
+	return ObserverFunc(func(e Event) {
+		for _, o := range list {
+			o.Observe(e)
+		}
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/descope-mgmt/ratelimit/internal/grants"
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
@@ -83,11 +84,6 @@ func unixEnv(t *testing.T, name string) time.Time {
 	return time.Unix(0, ns)
 }
 
-type grant struct {
-	replica, worker int
-	at              int64 // µs, server clock
-}
-
 // TestReplicasShareOneQuota runs several OS processes, each with several
 // goroutines acquiring in a loop from one quota on a real redis-server, and
 // checks the promise: never more than the limit in any window, the quota
@@ -121,15 +117,15 @@ func TestReplicasShareOneQuota(t *testing.T) {
 		require.NoError(t, cmd.Start())
 		cmds[r] = cmd
 	}
-	var grants []grant
+	var record []grants.Grant
 	denials := 0
 	for r, cmd := range cmds {
 		require.NoError(t, cmd.Wait(), "replica %d:\n%s", r, outs[r].String())
 		for line := range strings.Lines(outs[r].String()) {
-			var g grant
-			if n, _ := fmt.Sscanf(line, "grant %d %d", &g.worker, &g.at); n == 2 {
-				g.replica = r
-				grants = append(grants, g)
+			var worker int
+			var at int64
+			if n, _ := fmt.Sscanf(line, "grant %d %d", &worker, &at); n == 2 {
+				record = append(record, grants.Grant{Replica: r, Worker: worker, At: time.UnixMicro(at)})
 			}
 			if strings.HasPrefix(line, "deny ") {
 				denials++
@@ -137,19 +133,24 @@ func TestReplicasShareOneQuota(t *testing.T) {
 		}
 	}
 	calls := scriptCalls(t, c) - callsBefore
-	require.NotEmpty(t, grants)
+	require.NotEmpty(t, record)
 
-	f := measure(grants, limit, replicas, workers)
+	f := grants.Measure(record, limit.Requests, limit.Window)
+	// Shares are counted from the second window: in the first, free units go
+	// to whoever asks first and fastest, which is first come, first served
+	// before demand exceeds supply.
+	perWorker, perReplica := grants.Shares(record, replicas, workers, record[0].At.Add(limit.Window))
+	all, _ := grants.Shares(record, replicas, workers, record[0].At)
 	// Each goroutine's last call is refused (its grant would pass the end of
 	// the run): a fixed cost of stopping, reported apart from the grants.
-	perGrant := float64(calls-denials) / float64(len(grants))
+	perGrant := float64(calls-denials) / float64(f.Grants)
 	t.Logf("figures: %d replicas x %d goroutines, limit %v, %.1fs: %d grants; most in any window %d (limit %d); utilisation %.1f%%; "+
 		"script calls %d = %.3f per grant + %d final refusals at the deadline; from the second window, shares per goroutine %d..%d, per replica %v; whole run, per goroutine %d..%d",
-		replicas, workers, limit, float64(f.span)/1e6, len(grants), f.most, limit.Requests, 100*f.utilisation,
-		calls, perGrant, denials, f.minShare, f.maxShare, f.perReplica, slices.Min(f.allShares), slices.Max(f.allShares))
+		replicas, workers, limit, f.Span.Seconds(), f.Grants, f.Most, limit.Requests, 100*f.Utilisation,
+		calls, perGrant, denials, slices.Min(perWorker), slices.Max(perWorker), perReplica, slices.Min(all), slices.Max(all))
 
-	assert.LessOrEqual(t, f.most, limit.Requests, "grants in one window")
-	assert.GreaterOrEqual(t, f.utilisation, 0.97, "utilisation while demand exceeds supply")
+	assert.LessOrEqual(t, f.Most, limit.Requests, "grants in one window")
+	assert.GreaterOrEqual(t, f.Utilisation, 0.97, "utilisation while demand exceeds supply")
 	assert.LessOrEqual(t, denials, replicas*workers, "only each goroutine's last call may be refused")
 	if redistest.Private() { // a shared server's counters include others' calls
 		assert.LessOrEqual(t, perGrant, 1.05, "script calls per grant")
@@ -157,50 +158,8 @@ func TestReplicasShareOneQuota(t *testing.T) {
 	// The queue is served in order, so a goroutine's share is off the mean
 	// by at most one turn at each end of the measured span, plus one when
 	// a burst of goroutines that woke together re-queues in another order.
-	assert.LessOrEqual(t, f.maxShare-f.minShare, 3, "goroutine shares")
-	assert.LessOrEqual(t, slices.Max(f.perReplica)-slices.Min(f.perReplica), 2*workers, "replica shares: at most two grants per waiting goroutine")
-}
-
-type figures struct {
-	most               int
-	span               int64 // µs from first to last grant
-	utilisation        float64
-	minShare, maxShare int
-	perReplica         []int // from the second window on
-	allShares          []int // per goroutine, whole run
-}
-
-func measure(grants []grant, limit limiter.Limit, replicas, workers int) figures {
-	slices.SortFunc(grants, func(a, b grant) int { return int(a.at - b.at) })
-	w := limit.Window.Microseconds()
-	var f figures
-	// The busiest window ends at some grant: count grants in (at-w, at].
-	lo := 0
-	for hi, g := range grants {
-		for grants[lo].at <= g.at-w {
-			lo++
-		}
-		f.most = max(f.most, hi-lo+1)
-	}
-	f.span = grants[len(grants)-1].at - grants[0].at
-	// Over span, windows starting at the first grant: at most this many.
-	possible := limit.Requests * int(f.span/w+1)
-	f.utilisation = float64(len(grants)) / float64(possible)
-	// Shares are counted from the second window: in the first, free units go
-	// to whoever asks first and fastest, which is first come, first served
-	// before demand exceeds supply.
-	shares := make([]int, replicas*workers)
-	f.perReplica = make([]int, replicas)
-	f.allShares = make([]int, replicas*workers)
-	for _, g := range grants {
-		f.allShares[g.replica*workers+g.worker]++
-		if g.at >= grants[0].at+w {
-			shares[g.replica*workers+g.worker]++
-			f.perReplica[g.replica]++
-		}
-	}
-	f.minShare, f.maxShare = slices.Min(shares), slices.Max(shares)
-	return f
+	assert.LessOrEqual(t, grants.Spread(perWorker), 3, "goroutine shares")
+	assert.LessOrEqual(t, grants.Spread(perReplica), 2*workers, "replica shares: at most two grants per waiting goroutine")
 }
 
 // scriptCalls returns how many EVAL and EVALSHA calls the server has run.

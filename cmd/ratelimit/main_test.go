@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
+)
+
+// TestMain lets the test binary stand in for ratelimit when the demo (or a
+// test) starts it as "worker".
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "worker" {
+		main()
+	}
+	goredis.SetLogger(quietLogger{})
+	os.Exit(m.Run())
+}
+
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(t.Context(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	record, page := filepath.Join(dir, "grants.txt"), filepath.Join(dir, "chart.html")
+	code, out, errOut := runCmd(t, "demo", "--replicas", "2", "--workers", "3", "--limit", "5/500ms", "--duration", "2s",
+		"--task", "5ms", "--record", record, "--html", page)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	t.Logf("figures: demo output:\n%s", out)
+
+	// Check the verdict against the grant times the demo recorded, counted
+	// here without the demo's code.
+	data, err := os.ReadFile(record)
+	require.NoError(t, err)
+	var times []int64
+	for line := range strings.Lines(string(data)) {
+		var r, w int
+		var at int64
+		_, err := fmt.Sscanf(line, "%d %d %d", &r, &w, &at)
+		require.NoError(t, err)
+		times = append(times, at)
+	}
+	require.NotEmpty(t, times)
+	slices.Sort(times)
+	most := 0
+	for i := range times {
+		n := 0
+		for j := i; j < len(times) && times[j] < times[i]+500_000; j++ {
+			n++
+		}
+		most = max(most, n)
+	}
+	assert.LessOrEqual(t, most, 5, "no window over the limit")
+	assert.Contains(t, out, fmt.Sprintf("busiest window:  %d in 500ms (limit 5)", most))
+	assert.Contains(t, out, fmt.Sprintf("grants:          %d in", len(times)))
+	assert.Contains(t, out, "verdict:         PASS")
+	rows := regexp.MustCompile(`(?m)^\s+\d+s \| ([AB]*) +(\d+)$`).FindAllStringSubmatch(out, -1)
+	require.NotEmpty(t, rows, "a chart")
+	charted := 0
+	for _, row := range rows {
+		n, err := strconv.Atoi(row[2])
+		require.NoError(t, err)
+		assert.Len(t, row[1], n, "one symbol per grant at this scale")
+		assert.LessOrEqual(t, n, 10, "a second holds at most two 500ms windows")
+		charted += n
+	}
+	assert.Equal(t, len(times), charted, "the chart shows every grant")
+	html, err := os.ReadFile(page)
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "<svg")
+	assert.NotContains(t, string(html), "http://"+"cdn", "self-contained")
+}
+
+func TestStatusPrintsTheQuota(t *testing.T) {
+	m := miniredis.RunT(t)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	m.SetTime(now)
+	c := goredis.NewClient(&goredis.Options{Addr: m.Addr()})
+	defer c.Close()
+	l, err := redislimiter.New(c, "q", limiter.PerMinute(5))
+	require.NoError(t, err)
+	ctx := t.Context()
+	require.NoError(t, l.Acquire(ctx, 3))
+	m.SetTime(now.Add(20 * time.Second))
+
+	code, out, errOut := runCmd(t, "status", "--redis", "redis://"+m.Addr(), "--key", "q", "--limit", "5/1m")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "used in window:  3 of 5")
+	assert.Contains(t, out, "queued:          0 units")
+	assert.Contains(t, out, "next unit free:  now")
+
+	require.NoError(t, l.Acquire(ctx, 2))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = l.Acquire(wctx, 1) }() // queued at +60s
+	require.Eventually(t, func() bool {
+		_, out, _ = runCmd(t, "status", "--redis", "redis://"+m.Addr(), "--key", "q", "--limit", "5/1m")
+		return strings.Contains(out, "queued:          1 units")
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.Contains(t, out, "used in window:  5 of 5")
+	assert.Contains(t, out, "next unit free:  in 40s", "the first three leave at +60s; it is +20s")
+}
+
+func TestWorkerGivesBackItsReservationOnSIGTERM(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := goredis.NewClient(&goredis.Options{Addr: m.Addr()})
+	defer c.Close()
+	l, err := redislimiter.New(c, "q", limiter.PerHour(1))
+	require.NoError(t, err)
+	require.NoError(t, l.Acquire(t.Context(), 1)) // full for an hour
+
+	cmd := exec.Command(os.Args[0], "worker", "--redis", "redis://"+m.Addr(), "--key", "q", "--limit", "1/1h", "--workers", "1")
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool {
+		st, err := l.Status(t.Context())
+		return err == nil && st.Queued == 1
+	}, 10*time.Second, 10*time.Millisecond, "the worker's goroutine reserves the unit an hour away")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), logs.String())
+	st, err := l.Status(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.Queued, "the reservation was given back")
+	assert.Contains(t, logs.String(), "reservations_given_back=1")
+}
+
+func TestWorkerServesMetrics(t *testing.T) {
+	m := miniredis.RunT(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"worker", "--redis", "redis://" + m.Addr(), "--key", "q", "--limit", "5/1h",
+			"--workers", "2", "--task", "1ms", "--metrics", addr}, io.Discard, io.Discard)
+	}()
+	var body string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return strings.Contains(body, `ratelimit_granted_units_total{limiter="q"} 5`)
+	}, 10*time.Second, 20*time.Millisecond, "five units of 5/1h granted")
+	assert.Contains(t, body, `ratelimit_wait_seconds_count{limiter="q"} 5`)
+	cancel()
+	assert.Equal(t, 0, <-done)
+}
+
+func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
+	m := miniredis.RunT(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"worker", "--limit", "ten/1s"}, `requests "ten"`},
+		{[]string{"worker", "--limit", "0/1s"}, "requests=0"},
+		{[]string{"worker", "--workers", "0", "--redis", "redis://" + m.Addr()}, "--workers=0"},
+		{[]string{"status", "--redis", "mysql://x"}, "bad --redis URL"},
+		{[]string{"status", "--redis", "redis://user:hunter2@127.0.0.1:1"}, "cannot reach Redis at redis://user:xxxxx@127.0.0.1:1"},
+		{[]string{"demo", "--replicas", "0"}, "--replicas=0"},
+		{[]string{"status", "extra"}, `unexpected argument "extra"`},
+		{[]string{"nonsense"}, `unknown command "nonsense"`},
+	} {
+		code, _, errOut := runCmd(t, tc.args...)
+		assert.Equal(t, 2, code, "%v", tc.args)
+		assert.Contains(t, errOut, tc.want, "%v", tc.args)
+		assert.NotContains(t, errOut, "hunter2", "a password is never printed")
+		assert.NotContains(t, errOut, "goroutine", "no stack trace")
+		if tc.args[0] != "nonsense" {
+			assert.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "one line: %q", errOut)
+		}
+	}
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"demo", "worker", "status"} {
+		code, out, _ := runCmd(t, cmd, "--help")
+		assert.Equal(t, 0, code, cmd)
+		assert.Contains(t, out, "usage: ratelimit "+cmd, cmd)
+		assert.Contains(t, out, "-redis", cmd)
+	}
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/descope-mgmt/ratelimit/executor"
+	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/limiter/prommetrics"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
+)
+
+type workerConfig struct {
+	redisURL  string
+	key       string
+	limit     limitFlag
+	workers   int
+	task      time.Duration
+	duration  time.Duration
+	logFormat string
+	metrics   string
+	report    bool
+	stopAt    int64
+}
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := workerConfig{limit: limitFlag{limiter.PerSecond(20)}}
+	fs := newFlags("worker", "Runs one replica: --workers goroutines, each acquiring one unit of the shared\nquota before every (simulated) task. Stops on SIGINT/SIGTERM, giving back\nreservations it has not used.", stdout)
+	fs.StringVar(&cfg.redisURL, "redis", defaultRedisURL(), "Redis URL, redis:// or rediss:// (default $REDIS_URL)")
+	fs.StringVar(&cfg.key, "key", "ratelimit:{default}", "the quota's Redis key: replicas with the same key share one quota")
+	fs.Var(&cfg.limit, "limit", "the quota, as requests/window (e.g. 20/1s, 100/1m)")
+	fs.IntVar(&cfg.workers, "workers", 4, "goroutines acquiring and running tasks")
+	fs.DurationVar(&cfg.task, "task", 50*time.Millisecond, "how long each simulated task takes")
+	fs.DurationVar(&cfg.duration, "duration", 0, "stop after this long; 0 runs until SIGINT or SIGTERM")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format on stderr: text or json")
+	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9090)")
+	fs.BoolVar(&cfg.report, "report", false, "print one line per event on stdout, for the demo")
+	fs.Int64Var(&cfg.stopAt, "stop-at", 0, "stop at this Unix time in milliseconds, for the demo")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case cfg.workers < 1:
+		return usagef("--workers=%d, want at least 1", cfg.workers)
+	case cfg.task < 0 || cfg.duration < 0:
+		return usagef("--task and --duration must not be negative")
+	case cfg.logFormat != "text" && cfg.logFormat != "json":
+		return usagef("--log-format=%q, want text or json", cfg.logFormat)
+	case cfg.key == "":
+		return usagef("--key is empty")
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if cfg.logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+
+	client, err := connect(ctx, cfg.redisURL)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	calls := &scriptCounter{}
+	client.AddHook(calls)
+
+	if cfg.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.duration)
+		defer cancel()
+	}
+	if cfg.stopAt > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.UnixMilli(cfg.stopAt))
+		defer cancel()
+	}
+
+	var observers []limiter.Observer
+	if cfg.metrics != "" {
+		reg := prometheus.NewRegistry()
+		m, err := prommetrics.New(reg)
+		if err != nil {
+			return err
+		}
+		observers = append(observers, m.Observer(cfg.key))
+		stopMetrics, err := serveMetrics(ctx, cfg.metrics, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	rep := &reporter{w: stdout, on: cfg.report}
+	var granted, cancelled, failed atomic.Int64
+	observers = append(observers, limiter.ObserverFunc(func(e limiter.Event) {
+		switch e.Kind {
+		case limiter.Cancel:
+			cancelled.Add(1)
+		case limiter.Error:
+			failed.Add(1)
+			log.Warn("redis error", "err", e.Err)
+		}
+	}))
+
+	log.Info("worker starting", "redis", redact(cfg.redisURL), "key", cfg.key, "limit", cfg.limit.Limit, "workers", cfg.workers, "task", cfg.task)
+	rep.line("ready")
+	var wg sync.WaitGroup
+	for w := range cfg.workers {
+		obs := append([]limiter.Observer{limiter.ObserverFunc(func(e limiter.Event) {
+			if e.Kind == limiter.Grant {
+				granted.Add(1)
+				rep.line("grant %d %d", w, e.At.UnixMicro())
+			}
+		})}, observers...)
+		l, err := newLimiter(client, cfg.key, cfg.limit.Limit, redislimiter.WithObserver(limiter.Observers(obs...)))
+		if err != nil {
+			return err
+		}
+		if w == 0 {
+			if err := l.Load(ctx); err != nil {
+				return usagef("%v", err)
+			}
+		}
+		e := executor.New(l)
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				rep.line("ask %d", w)
+				err := e.Execute(ctx, func(ctx context.Context) error { return sleep(ctx, cfg.task) })
+				switch {
+				case err == nil || ctx.Err() != nil:
+				case errors.Is(err, context.DeadlineExceeded):
+					// The next grant would come after this worker stops:
+					// nothing more can be done before then.
+					rep.line("done %d", w)
+					return
+				default:
+					_ = sleep(ctx, 100*time.Millisecond) // Redis failing: do not spin
+				}
+			}
+			rep.line("done %d", w)
+		})
+	}
+	wg.Wait()
+	rep.line("calls %d", calls.n.Load())
+	log.Info("worker stopped", "granted", granted.Load(), "reservations_given_back", cancelled.Load(), "redis_errors", failed.Load())
+	return nil
+}
+
+// sleep is a simulated task: it ends early if ctx does.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reporter writes the demo's event lines, one at a time.
+type reporter struct {
+	mu sync.Mutex
+	w  io.Writer
+	on bool
+}
+
+func (r *reporter) line(format string, args ...any) {
+	if !r.on {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.w, format+"\n", args...)
+}
+
+// serveMetrics serves reg at addr/metrics until ctx ends or stop is called.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usagef("--metrics %s: %v", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
+
+// scriptCounter counts the script calls (EVAL, EVALSHA) a client makes.
+type scriptCounter struct{ n atomic.Int64 }
+
+func (c *scriptCounter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (c *scriptCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			c.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (c *scriptCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
