@@ -56,11 +56,20 @@ func Client(t testing.TB) *goredis.Client {
 	return c
 }
 
-// Key returns a key no other test uses.
+// Key returns a key no other test uses. On a shared server (REDIS_ADDR) it
+// is deleted when t ends, so tests leave nothing behind.
 func Key(t testing.TB) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return "ratelimit-test:" + t.Name() + ":" + hex.EncodeToString(b[:])
+	key := "ratelimit-test:" + t.Name() + ":" + hex.EncodeToString(b[:])
+	if addr := os.Getenv("REDIS_ADDR"); addr != "" {
+		t.Cleanup(func() {
+			c := goredis.NewClient(&goredis.Options{Addr: addr})
+			defer c.Close()
+			_ = c.Del(context.Background(), key).Err()
+		})
+	}
+	return key
 }
 
 // Server is a redis-server process started by [Start].
