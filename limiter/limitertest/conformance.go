@@ -22,6 +22,13 @@ type Backend struct {
 	// client, say); every handle shares the one quota.
 	NewQuota func(t *testing.T, limit limiter.Limit) func() limiter.Limiter
 
+	// Open, when set, enables the tests of composite limiters and pauses.
+	// It creates a fresh namespace of quotas and returns a function that
+	// opens a limiter over some of them: each call stands for one replica.
+	// The limiters it returns must implement limiter.Pauser, and waiters
+	// must re-queue when another replica pauses (for Redis: a Watcher).
+	Open func(t *testing.T) func(quotas ...limiter.Quota) limiter.Limiter
+
 	// Bubble runs every test inside a testing/synctest bubble. Set it for
 	// backends on the time package's clock: waits take no real time and the
 	// timing checks are exact. Without it the suite runs on the real clock,
@@ -96,6 +103,23 @@ var conformanceTests = []struct {
 	{"ConcurrentTryAcquireIsExact", testConcurrentTryAcquire},
 	{"SharedAcrossReplicas", testSharedAcrossReplicas},
 	{"AcquireUnderContentionStaysWithinLimit", testAcquireContention},
+	{"CompositeGrantsOnlyWhenEveryQuotaAllows", testComposite},
+	{"SeveralLimitsOnOneQuota", testSeveralLimits},
+	{"PauseHoldsNewGrants", testPauseHoldsGrants},
+	{"PauseRequeuesWaiters", testPauseRequeuesWaiters},
+}
+
+// open skips the test if the backend has no Open.
+func (c *Case) open() func(quotas ...limiter.Quota) limiter.Limiter {
+	if c.Backend.Open == nil {
+		c.T.Skip("backend has no composite limiters")
+	}
+	c.start = time.Now()
+	return c.Backend.Open(c.T)
+}
+
+func quota(key string, limits ...limiter.Limit) limiter.Quota {
+	return limiter.Quota{Key: key, Limits: limits}
 }
 
 func testTryAcquireGrantsUpToLimit(c *Case) {
@@ -422,4 +446,93 @@ func testAcquireContention(c *Case) {
 	// Demand exceeds supply for 3.5 windows: grants at 0, 1, 2 and 3
 	// windows fit before the deadline, the next would not.
 	assert.GreaterOrEqual(c.T, granted.Load(), int64(4*limit.Requests), "utilisation under contention")
+}
+
+func testComposite(c *Case) {
+	open := c.open()
+	ctx := c.T.Context()
+	// A request to "create" counts against create and against mgmt.
+	create := open(quota("create", limiter.PerHour(2)), quota("mgmt", limiter.PerHour(3)))
+	mgmt := open(quota("mgmt", limiter.PerHour(3)))
+
+	d, err := create.TryAcquire(ctx, 1)
+	require.NoError(c.T, err)
+	assert.Equal(c.T, limiter.Decision{Allowed: true, Remaining: 1}, d, "create has 1 left, mgmt 2: the smaller")
+	d, err = mgmt.TryAcquire(ctx, 1)
+	require.NoError(c.T, err)
+	assert.Equal(c.T, limiter.Decision{Allowed: true, Remaining: 1}, d, "mgmt counts the create too")
+	d, err = create.TryAcquire(ctx, 1)
+	require.NoError(c.T, err)
+	assert.Equal(c.T, limiter.Decision{Allowed: true, Remaining: 0}, d)
+	for _, l := range []limiter.Limiter{create, mgmt} {
+		d, err = l.TryAcquire(ctx, 1)
+		require.NoError(c.T, err)
+		assert.False(c.T, d.Allowed, "mgmt is full: 2 creates and 1 other")
+	}
+	err = create.Acquire(ctx, 3)
+	assert.ErrorIs(c.T, err, limiter.ErrExceedsLimit, "3 units never fit create's 2")
+}
+
+func testSeveralLimits(c *Case) {
+	open := c.open()
+	w := c.short()
+	l := open(quota("q", limiter.Limit{Requests: 3, Window: w}, limiter.PerHour(5)))
+	ctx := c.T.Context()
+	d, err := l.TryAcquire(ctx, 3)
+	require.NoError(c.T, err)
+	assert.Equal(c.T, limiter.Decision{Allowed: true, Remaining: 0}, d)
+	d, err = l.TryAcquire(ctx, 1)
+	require.NoError(c.T, err)
+	require.False(c.T, d.Allowed)
+	c.assertWait(d.RetryAfter, w, "the short window decides first")
+	time.Sleep(d.RetryAfter)
+	d, err = l.TryAcquire(ctx, 2)
+	require.NoError(c.T, err)
+	assert.Equal(c.T, limiter.Decision{Allowed: true, Remaining: 0}, d, "2 more fit the short window, the hour is now full")
+	time.Sleep(w)
+	d, err = l.TryAcquire(ctx, 1)
+	require.NoError(c.T, err)
+	assert.False(c.T, d.Allowed, "5 in the hour")
+	c.assertWait(d.RetryAfter, time.Hour, "the hourly limit decides now")
+}
+
+func testPauseHoldsGrants(c *Case) {
+	open := c.open()
+	w := c.short()
+	l := open(quota("q", limiter.PerHour(10)))
+	ctx := c.T.Context()
+	require.NoError(c.T, l.(limiter.Pauser).Pause(ctx, w))
+	other := open(quota("q", limiter.PerHour(10))) // another replica
+	d, err := other.TryAcquire(ctx, 1)
+	require.NoError(c.T, err)
+	assert.False(c.T, d.Allowed, "paused for every replica")
+	c.assertWait(d.RetryAfter, w, "until the pause ends")
+	assert.Zero(c.T, d.Remaining)
+	time.Sleep(d.RetryAfter)
+	d, err = other.TryAcquire(ctx, 1)
+	require.NoError(c.T, err)
+	assert.True(c.T, d.Allowed, "after the pause")
+}
+
+func testPauseRequeuesWaiters(c *Case) {
+	open := c.open()
+	w := c.short()
+	limit := limiter.Limit{Requests: 1, Window: w}
+	first, waiter, pauser := open(quota("q", limit)), open(quota("q", limit)), open(quota("q", limit))
+	ctx := c.T.Context()
+	require.NoError(c.T, first.Acquire(ctx, 1))
+	start := c.start
+	woke := make(chan time.Duration, 1)
+	go func() {
+		assert.NoError(c.T, waiter.Acquire(ctx, 1)) // reserved a window from now
+		woke <- time.Since(start)
+	}()
+	c.waitForWait(pauser, 1, w+w/2)
+	// Another replica is told to back off for three windows.
+	require.NoError(c.T, pauser.(limiter.Pauser).Pause(ctx, 3*w))
+	got := <-woke
+	assert.GreaterOrEqual(c.T, got, 3*w, "the waiter's unit fell inside the pause: it re-queued after it")
+	if c.Backend.Bubble {
+		assert.Equal(c.T, 3*w, got, "and was first after the pause")
+	}
 }

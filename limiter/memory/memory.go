@@ -5,72 +5,94 @@ package memory
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/descope-mgmt/ratelimit/limiter"
-	"github.com/descope-mgmt/ratelimit/limiter/internal/ring"
 )
 
 // Limiter is a sliding-window limiter held in memory. It is safe for
-// concurrent use. Create one with [New]; the zero Limiter is not usable.
+// concurrent use. Create one with [New], or with [Store.Limiter] for
+// quotas shared between limiters.
 type Limiter struct {
-	limit    limiter.Limit
+	store    *Store
+	quotas   []*quota
+	limits   [][]limiter.Limit // limits[i] apply to quotas[i]
+	tightest limiter.Limit
 	observer limiter.Observer
-	start    time.Time // times in the ring are nanoseconds since start, on the monotonic clock
-
-	mu   sync.Mutex
-	ring *ring.Ring
 }
 
-var _ limiter.Limiter = (*Limiter)(nil)
+var (
+	_ limiter.Limiter = (*Limiter)(nil)
+	_ limiter.Pauser  = (*Limiter)(nil)
+)
 
-// New returns a limiter that enforces limit. It fails with an error matching
-// limiter.ErrInvalidLimit if the limit cannot be enforced.
+// New returns a limiter that enforces limit on a quota of its own. It fails
+// with an error matching limiter.ErrInvalidLimit if the limit cannot be
+// enforced.
 func New(limit limiter.Limit, opts ...Option) (*Limiter, error) {
-	if err := limit.Validate(); err != nil {
-		return nil, fmt.Errorf("memory.New: %w", err)
-	}
-	o := options{}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return &Limiter{
-		limit:    limit,
-		observer: o.observer,
-		start:    time.Now(),
-		ring:     ring.New(limit.Requests),
-	}, nil
+	return NewStore().Limiter([]limiter.Quota{{Limits: []limiter.Limit{limit}}}, opts...)
 }
 
-// Limit returns the limit l enforces.
-func (l *Limiter) Limit() limiter.Limit { return l.limit }
-
-func (l *Limiter) now() int64 { return int64(time.Since(l.start)) }
-
-func (l *Limiter) wallTime(t int64) time.Time { return l.start.Add(time.Duration(t)) }
-
-// reserve applies the reservation rule. It records the grant and returns its
-// time if the wait is at most maxWait (negative: any wait).
+// reserve applies the reservation rule across the limiter's quotas. It
+// records the grant and returns its time if the wait is at most maxWait
+// (negative: any wait).
 func (l *Limiter) reserve(n int, maxWait time.Duration, wantRemaining bool) (at, now int64, granted bool, remaining int) {
-	window := int64(l.limit.Window)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now = l.now()
-	at = l.ring.Earliest(now, n, l.limit.Requests, window)
+	s := l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now = s.now()
+	at = now
+	for i, q := range l.quotas {
+		at = max(at, q.pausedUntil)
+		for _, lim := range l.limits[i] {
+			at = max(at, q.ring.Earliest(now, n, lim.Requests, int64(lim.Window)))
+		}
+	}
 	granted = maxWait < 0 || at-now <= int64(maxWait)
 	if granted {
-		l.ring.Record(at, n, now-window)
+		for _, q := range l.quotas {
+			q.ring.Record(at, n, now-q.longest)
+		}
 	}
 	if wantRemaining {
-		remaining = l.ring.Remaining(now, l.limit.Requests, window)
+		remaining = l.tightest.Requests
+		for i, q := range l.quotas {
+			for _, lim := range l.limits[i] {
+				r := 0
+				if q.pausedUntil <= now {
+					r = q.ring.Remaining(now, lim.Requests, int64(lim.Window))
+				}
+				remaining = min(remaining, r)
+			}
+		}
 	}
 	return at, now, granted, remaining
 }
 
+// cancel gives back n units reserved at at in every quota.
+func (l *Limiter) cancel(at int64, n int) {
+	l.store.mu.Lock()
+	defer l.store.mu.Unlock()
+	for _, q := range l.quotas {
+		q.ring.Cancel(at, n)
+	}
+}
+
+// paused reports whether a pause on one of the quotas covers at.
+func (l *Limiter) paused(at int64) bool {
+	l.store.mu.Lock()
+	defer l.store.mu.Unlock()
+	for _, q := range l.quotas {
+		if q.pausedUntil > at {
+			return true
+		}
+	}
+	return false
+}
+
 // TryAcquire grants n units if that needs no wait; see [limiter.Limiter].
 func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, error) {
-	if err := limiter.CheckN(n, l.limit); err != nil {
+	if err := limiter.CheckN(n, l.tightest); err != nil {
 		return limiter.Decision{}, err
 	}
 	if ctx.Err() != nil {
@@ -79,7 +101,7 @@ func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, erro
 	at, now, granted, remaining := l.reserve(n, 0, true)
 	d := limiter.Decision{Allowed: granted, Remaining: remaining}
 	if granted {
-		l.observe(limiter.Event{Kind: limiter.Grant, N: n, At: l.wallTime(at)})
+		l.observe(limiter.Event{Kind: limiter.Grant, N: n, At: l.store.wallTime(at)})
 	} else {
 		d.RetryAfter = time.Duration(at - now)
 		l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: d.RetryAfter})
@@ -87,42 +109,88 @@ func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, erro
 	return d, nil
 }
 
-// Acquire blocks until n units are granted; see [limiter.Limiter].
+// Acquire blocks until n units are granted; see [limiter.Limiter]. If a
+// pause comes to cover its reserved time while it waits, it gives the
+// reservation back and queues again after the pause.
 func (l *Limiter) Acquire(ctx context.Context, n int) error {
-	if err := limiter.CheckN(n, l.limit); err != nil {
+	if err := limiter.CheckN(n, l.tightest); err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		return limiter.ContextError(ctx, n)
+	waited := time.Duration(0)
+	for {
+		if ctx.Err() != nil {
+			return limiter.ContextError(ctx, n)
+		}
+		maxWait := time.Duration(-1)
+		if deadline, ok := ctx.Deadline(); ok {
+			maxWait = max(0, time.Until(deadline))
+		}
+		pauses := l.store.pauses() // before reserving, so no pause is missed
+		at, now, granted, _ := l.reserve(n, maxWait, false)
+		wait := time.Duration(at - now)
+		if !granted {
+			l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: wait})
+			return limiter.DeadlineError(n, wait)
+		}
+		grant := limiter.Event{Kind: limiter.Grant, N: n, At: l.store.wallTime(at), Wait: waited + wait}
+		if wait <= 0 {
+			l.observe(grant)
+			return nil
+		}
+		requeue, ok := l.sleep(ctx, wait, pauses, at)
+		if !ok {
+			l.cancel(at, n)
+			l.observe(limiter.Event{Kind: limiter.Cancel, N: n, At: l.store.wallTime(at)})
+			return limiter.ContextError(ctx, n)
+		}
+		if !requeue {
+			l.observe(grant)
+			return nil
+		}
+		l.cancel(at, n)
+		waited += time.Duration(l.store.now() - now)
 	}
-	maxWait := time.Duration(-1)
-	if deadline, ok := ctx.Deadline(); ok {
-		maxWait = max(0, time.Until(deadline))
-	}
-	at, now, granted, _ := l.reserve(n, maxWait, false)
-	wait := time.Duration(at - now)
-	if !granted {
-		l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: wait})
-		return limiter.DeadlineError(n, wait)
-	}
-	grant := limiter.Event{Kind: limiter.Grant, N: n, At: l.wallTime(at), Wait: wait}
-	if wait <= 0 {
-		l.observe(grant)
-		return nil
-	}
+}
+
+// sleep waits until the reservation's time. It returns requeue=true if a
+// pause came to cover at, and ok=false if ctx ended first.
+func (l *Limiter) sleep(ctx context.Context, wait time.Duration, pauses <-chan struct{}, at int64) (requeue, ok bool) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	select {
-	case <-timer.C:
-		l.observe(grant)
-		return nil
-	case <-ctx.Done():
-		l.mu.Lock()
-		l.ring.Cancel(at, n)
-		l.mu.Unlock()
-		l.observe(limiter.Event{Kind: limiter.Cancel, N: n, At: l.wallTime(at)})
-		return limiter.ContextError(ctx, n)
+	for {
+		select {
+		case <-timer.C:
+			return false, true
+		case <-ctx.Done():
+			return false, false
+		case <-pauses:
+			if l.paused(at) {
+				return true, true
+			}
+			pauses = l.store.pauses()
+		}
 	}
+}
+
+// Pause holds every grant on the limiter's quotas until d from now; see
+// [limiter.Pauser].
+func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("memory: pause of %v, want more than 0", d)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s := l.store
+	s.mu.Lock()
+	until := s.now() + int64(d)
+	for _, q := range l.quotas {
+		q.pausedUntil = max(q.pausedUntil, until)
+	}
+	close(s.paused) // wake every waiter to check its reservation
+	s.paused = make(chan struct{})
+	s.mu.Unlock()
+	return nil
 }
 
 func (l *Limiter) observe(e limiter.Event) {

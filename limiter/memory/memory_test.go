@@ -22,6 +22,14 @@ func TestConformance(t *testing.T) {
 			require.NoError(t, err)
 			return func() limiter.Limiter { return l } // one process: every replica is the same limiter
 		},
+		Open: func(t *testing.T) func(quotas ...limiter.Quota) limiter.Limiter {
+			store := memory.NewStore()
+			return func(quotas ...limiter.Quota) limiter.Limiter {
+				l, err := store.Limiter(quotas)
+				require.NoError(t, err)
+				return l
+			}
+		},
 	})
 }
 

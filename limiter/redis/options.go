@@ -12,6 +12,7 @@ type Option func(*options)
 type options struct {
 	observer      limiter.Observer
 	cancelTimeout time.Duration
+	watcher       *Watcher
 }
 
 func defaultOptions() options {
@@ -31,4 +32,11 @@ func WithCancelTimeout(d time.Duration) Option {
 			opts.cancelTimeout = d
 		}
 	}
+}
+
+// WithWatcher makes waiting callers re-queue when any process pauses one of
+// the limiter's quotas while they wait (see [Limiter.Pause]). Default: none;
+// waiters then keep the times they reserved.
+func WithWatcher(w *Watcher) Option {
+	return func(opts *options) { opts.watcher = w }
 }

@@ -30,18 +30,22 @@ var script = goredis.NewScript(lua.Window)
 // ErrInvalidConfig is wrapped by New when the client or key is unusable.
 var ErrInvalidConfig = errors.New("limiter/redis: invalid config")
 
-// Limiter is a sliding-window limiter whose state lives in one Redis key. Every
+// Limiter is a sliding-window limiter whose state lives in Redis. Every
 // Limiter on the same key and server shares one quota, first come, first
-// served. It is safe for concurrent use. Create one with [New].
+// served. It is safe for concurrent use. Create one with [New] or
+// [NewComposite].
 type Limiter struct {
 	client   goredis.Scripter
 	keys     []string
-	limit    limiter.Limit
-	limitArg []any // the key's limits as window.lua reads them: count, requests, window µs
+	tightest limiter.Limit
+	limitArg []any // each key's limits as window.lua reads them: count, then requests and window µs
 	opts     options
 }
 
-var _ limiter.Limiter = (*Limiter)(nil)
+var (
+	_ limiter.Limiter = (*Limiter)(nil)
+	_ limiter.Pauser  = (*Limiter)(nil)
+)
 
 // New returns a limiter that enforces limit on the quota stored at key.
 //
@@ -53,26 +57,52 @@ var _ limiter.Limiter = (*Limiter)(nil)
 // New does no I/O. It fails on a nil client, an empty key or an invalid
 // limit (the error matches limiter.ErrInvalidLimit).
 func New(client goredis.Scripter, key string, limit limiter.Limit, opts ...Option) (*Limiter, error) {
+	return NewComposite(client, []limiter.Quota{{Key: key, Limits: []limiter.Limit{limit}}}, opts...)
+}
+
+// NewComposite returns a limiter that grants a request only at a time that
+// every quota allows, and records it in all of them in the same script
+// call, at one shared time. A quota may carry several limits (say 20/1s and
+// 1000/10m on one key).
+//
+// The keys must hash to one Redis Cluster slot, so give them one hash tag:
+// "{descope:project-1}:user-create" and "{descope:project-1}:user-mgmt".
+// The check is made on every server, so code that works on one Redis keeps
+// working on a Cluster.
+func NewComposite(client goredis.Scripter, quotas []limiter.Quota, opts ...Option) (*Limiter, error) {
 	if isNil(client) {
 		return nil, fmt.Errorf("%w: client is nil, want a go-redis client such as *redis.Client", ErrInvalidConfig)
 	}
-	if key == "" {
-		return nil, fmt.Errorf("%w: key is empty", ErrInvalidConfig)
+	if len(quotas) == 0 {
+		return nil, fmt.Errorf("%w: no quotas", ErrInvalidConfig)
 	}
-	if err := limit.Validate(); err != nil {
-		return nil, fmt.Errorf("limiter/redis.New: %w", err)
+	l := &Limiter{client: client, tightest: limiter.Tightest(quotas), opts: defaultOptions()}
+	seen := map[string]bool{}
+	for _, q := range quotas {
+		if q.Key == "" {
+			return nil, fmt.Errorf("%w: key is empty", ErrInvalidConfig)
+		}
+		if seen[q.Key] {
+			return nil, fmt.Errorf("%w: key %q named twice; give one quota several limits instead", ErrInvalidConfig, q.Key)
+		}
+		seen[q.Key] = true
+		if err := q.Validate(); err != nil {
+			return nil, fmt.Errorf("limiter/redis: %w", err)
+		}
+		if slot, first := Slot(q.Key), Slot(quotas[0].Key); slot != first {
+			return nil, fmt.Errorf("%w: keys %q (slot %d) and %q (slot %d) cannot live in one Redis Cluster slot; give them one hash tag, like {descope:<project>}:<name>",
+				ErrInvalidConfig, quotas[0].Key, first, q.Key, slot)
+		}
+		l.keys = append(l.keys, q.Key)
+		l.limitArg = append(l.limitArg, len(q.Limits))
+		for _, lim := range q.Limits {
+			l.limitArg = append(l.limitArg, lim.Requests, micros(lim.Window))
+		}
 	}
-	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		opt(&l.opts)
 	}
-	return &Limiter{
-		client:   client,
-		keys:     []string{key},
-		limit:    limit,
-		limitArg: []any{1, limit.Requests, micros(limit.Window)},
-		opts:     o,
-	}, nil
+	return l, nil
 }
 
 func isNil(c goredis.Scripter) bool {
@@ -91,8 +121,9 @@ func micros(d time.Duration) int64 {
 // Key returns the Redis key that holds the quota.
 func (l *Limiter) Key() string { return l.keys[0] }
 
-// Limit returns the limit l enforces.
-func (l *Limiter) Limit() limiter.Limit { return l.limit }
+// Limit returns the limit l enforces; for a composite, the one with the
+// fewest requests.
+func (l *Limiter) Limit() limiter.Limit { return l.tightest }
 
 // Load loads the script into the server (every master of a cluster), so the
 // first grants need no EVAL fallback, and reports whether Redis answers.
@@ -151,7 +182,7 @@ func (l *Limiter) backendError(ctx context.Context, n int, err error) error {
 
 // TryAcquire grants n units if that needs no wait; see [limiter.Limiter].
 func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, error) {
-	if err := limiter.CheckN(n, l.limit); err != nil {
+	if err := limiter.CheckN(n, l.tightest); err != nil {
 		return limiter.Decision{}, err
 	}
 	if ctx.Err() != nil {
@@ -174,42 +205,73 @@ func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, erro
 // Acquire blocks until n units are granted; see [limiter.Limiter]. It makes
 // one script call to reserve, then sleeps until the reserved time without
 // asking Redis again. If ctx ends while it sleeps, it makes one more call to
-// give the reservation back.
+// give the reservation back. With a [Watcher], a pause that comes to cover
+// the reserved time makes it give the reservation back and queue again.
 func (l *Limiter) Acquire(ctx context.Context, n int) error {
-	if err := limiter.CheckN(n, l.limit); err != nil {
+	if err := limiter.CheckN(n, l.tightest); err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		return limiter.ContextError(ctx, n)
+	var pauses chan struct{}
+	if w := l.opts.watcher; w != nil {
+		var stop func()
+		pauses, stop = w.watch(l.keys) // before reserving, so no pause is missed
+		defer stop()
 	}
-	maxWait := time.Duration(-1)
-	if deadline, ok := ctx.Deadline(); ok {
-		maxWait = max(0, time.Until(deadline))
+	waited := time.Duration(0)
+	for {
+		if ctx.Err() != nil {
+			return limiter.ContextError(ctx, n)
+		}
+		maxWait := time.Duration(-1)
+		if deadline, ok := ctx.Deadline(); ok {
+			maxWait = max(0, time.Until(deadline))
+		}
+		asked := time.Now()
+		r, err := l.reserve(ctx, n, maxWait, false)
+		if err != nil {
+			return l.backendError(ctx, n, err)
+		}
+		if !r.granted {
+			l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: r.wait})
+			return limiter.DeadlineError(n, r.wait)
+		}
+		grant := limiter.Event{Kind: limiter.Grant, N: n, At: time.UnixMicro(r.at), Wait: waited + r.wait}
+		if r.wait <= 0 {
+			l.observe(grant)
+			return nil
+		}
+		requeue, ok := l.sleep(ctx, r, pauses)
+		if !ok {
+			l.cancel(ctx, n, r.at)
+			return limiter.ContextError(ctx, n)
+		}
+		if !requeue {
+			l.observe(grant)
+			return nil
+		}
+		l.cancel(ctx, n, r.at)
+		waited += time.Since(asked)
 	}
-	r, err := l.reserve(ctx, n, maxWait, false)
-	if err != nil {
-		return l.backendError(ctx, n, err)
-	}
-	if !r.granted {
-		l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: r.wait})
-		return limiter.DeadlineError(n, r.wait)
-	}
-	grant := limiter.Event{Kind: limiter.Grant, N: n, At: time.UnixMicro(r.at), Wait: r.wait}
-	if r.wait <= 0 {
-		l.observe(grant)
-		return nil
-	}
+}
+
+// sleep waits until r's time. It returns requeue=true if a pause came to
+// cover it, and ok=false if ctx ended first.
+func (l *Limiter) sleep(ctx context.Context, r reservation, pauses <-chan struct{}) (requeue, ok bool) {
 	// The reply left the server at or after now, so sleeping r.wait from
 	// here never wakes before the reserved time.
 	timer := time.NewTimer(r.wait)
 	defer timer.Stop()
-	select {
-	case <-timer.C:
-		l.observe(grant)
-		return nil
-	case <-ctx.Done():
-		l.cancel(ctx, n, r.at)
-		return limiter.ContextError(ctx, n)
+	for {
+		select {
+		case <-timer.C:
+			return false, true
+		case <-ctx.Done():
+			return false, false
+		case <-pauses:
+			if l.opts.watcher.pausedPast(l.keys, r.at) {
+				return true, true
+			}
+		}
 	}
 }
 

@@ -19,13 +19,30 @@ import (
 	"github.com/descope-mgmt/ratelimit/scripts/lua"
 )
 
-// conformance runs the suite with a fresh client per replica handle.
-func conformance(t *testing.T, newClient func(t *testing.T) goredis.Scripter) {
+// conformance runs the suite with a fresh client (and pause watcher) per
+// replica handle.
+func conformance(t *testing.T, newClient func(t *testing.T) goredis.UniversalClient) {
 	limitertest.Run(t, limitertest.Backend{
 		NewQuota: func(t *testing.T, limit limiter.Limit) func() limiter.Limiter {
 			key := redistest.Key(t)
 			return func() limiter.Limiter {
 				l, err := redislimiter.New(newClient(t), key, limit)
+				require.NoError(t, err)
+				return l
+			}
+		},
+		Open: func(t *testing.T) func(quotas ...limiter.Quota) limiter.Limiter {
+			tag := "{" + redistest.Key(t) + "}:" // one slot for the namespace
+			return func(quotas ...limiter.Quota) limiter.Limiter {
+				c := newClient(t)
+				w, err := redislimiter.NewWatcher(t.Context(), c)
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = w.Close() })
+				named := make([]limiter.Quota, len(quotas))
+				for i, q := range quotas {
+					named[i] = limiter.Quota{Key: tag + q.Key, Limits: q.Limits}
+				}
+				l, err := redislimiter.NewComposite(c, named, redislimiter.WithWatcher(w))
 				require.NoError(t, err)
 				return l
 			}
@@ -41,17 +58,17 @@ func newClient(t *testing.T, addr string) *goredis.Client {
 
 func TestConformanceMiniredis(t *testing.T) {
 	m := miniredis.RunT(t) // no SetTime: TIME follows the real clock, like a server
-	conformance(t, func(t *testing.T) goredis.Scripter { return newClient(t, m.Addr()) })
+	conformance(t, func(t *testing.T) goredis.UniversalClient { return newClient(t, m.Addr()) })
 }
 
 func TestConformanceRedisServer(t *testing.T) {
 	addr := redistest.Addr(t)
-	conformance(t, func(t *testing.T) goredis.Scripter { return newClient(t, addr) })
+	conformance(t, func(t *testing.T) goredis.UniversalClient { return newClient(t, addr) })
 }
 
 func TestConformanceRedisCluster(t *testing.T) {
 	nodes := redistest.Cluster(t, 3)
-	conformance(t, func(t *testing.T) goredis.Scripter { return redistest.ClusterClient(t, nodes) })
+	conformance(t, func(t *testing.T) goredis.UniversalClient { return redistest.ClusterClient(t, nodes) })
 }
 
 func TestTimeComesFromTheServer(t *testing.T) {

@@ -32,6 +32,12 @@
 --     Gives back n units granted at exactly at (µs) in every key.
 --     Returns how many units it removed from the first key.
 --
+--   pause d {L R1 W1 ... RL WL} for each key
+--     Holds every grant on the keys until d µs from now (never shortening a
+--     pause already set), and publishes "key now until" on the channel
+--     ratelimit:pause for each key, so waiting callers can re-queue.
+--     Returns {now µs, until µs}.
+--
 --   status {L R1 W1 ... RL WL} for each key
 --     Reads without writing. Returns {now µs, then for each limit of each key:
 --     units in the window ending now, units reserved after now, µs until one
@@ -236,6 +242,24 @@ if op == 'cancel' then
   return first or 0
 end
 
+if op == 'pause' then
+  local d = tonumber(ARGV[2])
+  if not d or d < 1 then
+    return redis.error_reply('window.lua: pause wants a duration >= 1 µs, got ' .. tostring(ARGV[2]))
+  end
+  local quotas, err = load_all(3, 1, true)
+  if not quotas then return redis.error_reply(err) end
+  local pause_end = now + d
+  for _, q in ipairs(quotas) do
+    q.pause = math.max(q.pause, pause_end)
+    if redis.call('EXISTS', q.key) == 0 then grow(q, q.cap) end
+    redis.call('SETRANGE', q.key, 0, header(q))
+    expire(q, now)
+    redis.call('PUBLISH', 'ratelimit:pause', q.key .. ' ' .. string.format('%d %d', now, q.pause))
+  end
+  return { now, pause_end }
+end
+
 if op == 'status' then
   -- Not resized: a ring of another capacity still answers correctly, and
   -- status must never write.
@@ -255,4 +279,4 @@ if op == 'status' then
   return out
 end
 
-return redis.error_reply('window.lua: unknown operation ' .. tostring(op) .. ', want reserve, cancel or status')
+return redis.error_reply('window.lua: unknown operation ' .. tostring(op) .. ', want reserve, cancel, pause or status')

@@ -71,6 +71,13 @@ func (r *Ring) Record(at int64, n int, keepAfter int64) {
 	r.count = min(r.count+n, len(r.slots))
 }
 
+// Grow makes room for at least capacity units.
+func (r *Ring) Grow(capacity int) {
+	if capacity > len(r.slots) {
+		r.grow(capacity)
+	}
+}
+
 // grow moves the held units, oldest first, into a larger ring.
 func (r *Ring) grow(capacity int) {
 	slots := make([]int64, capacity)

@@ -1,0 +1,85 @@
+package memory
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/limiter/internal/ring"
+)
+
+// Store holds named quotas in memory. Limiters made from one Store share the
+// quotas they name: the in-process counterpart of keys in one Redis. It is
+// safe for concurrent use; create one with [NewStore].
+type Store struct {
+	start time.Time // times are nanoseconds since start, on the monotonic clock
+
+	mu     sync.Mutex
+	quotas map[string]*quota
+	paused chan struct{} // closed and replaced on every pause
+}
+
+type quota struct {
+	ring        *ring.Ring
+	longest     int64 // the longest window any limiter uses on it, ns
+	pausedUntil int64
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{start: time.Now(), quotas: map[string]*quota{}, paused: make(chan struct{})}
+}
+
+func (s *Store) now() int64 { return int64(time.Since(s.start)) }
+
+func (s *Store) wallTime(t int64) time.Time { return s.start.Add(time.Duration(t)) }
+
+func (s *Store) pauses() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused
+}
+
+// Limiter returns a limiter that grants a request only at a time every one
+// of quotas allows, recording it in all of them at once. Quotas with the
+// same key in one Store are one quota, whichever limiter names them; every
+// limiter should give a key the same limits.
+func (s *Store) Limiter(quotas []limiter.Quota, opts ...Option) (*Limiter, error) {
+	if len(quotas) == 0 {
+		return nil, fmt.Errorf("memory: %w: no quotas", limiter.ErrInvalidLimit)
+	}
+	seen := map[string]bool{}
+	for _, q := range quotas {
+		if err := q.Validate(); err != nil {
+			return nil, fmt.Errorf("memory: %w", err)
+		}
+		if seen[q.Key] {
+			return nil, fmt.Errorf("memory: %w: quota %q named twice; give one quota several limits instead", limiter.ErrInvalidLimit, q.Key)
+		}
+		seen[q.Key] = true
+	}
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	l := &Limiter{store: s, tightest: limiter.Tightest(quotas), observer: o.observer}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range quotas {
+		capacity, longest := 0, int64(0)
+		for _, lim := range q.Limits {
+			capacity, longest = max(capacity, lim.Requests), max(longest, int64(lim.Window))
+		}
+		st := s.quotas[q.Key]
+		if st == nil {
+			st = &quota{ring: ring.New(capacity)}
+			s.quotas[q.Key] = st
+		}
+		st.ring.Grow(capacity)
+		st.longest = max(st.longest, longest)
+		l.quotas = append(l.quotas, st)
+		l.limits = append(l.limits, q.Limits)
+	}
+	return l, nil
+}
