@@ -80,7 +80,7 @@ func Batch[T any](ctx context.Context, e *Executor, tasks []func(context.Context
 		i, task := next, tasks[next]
 		wg.Go(func() {
 			defer func() { <-workers }()
-			v, err := run(ctx, task)
+			v, err := attempt(ctx, e, task, true)
 			results[i] = Result[T]{Value: v, Err: err}
 			if err != nil && e.stopOnError {
 				fail(i, err)

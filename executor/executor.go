@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
@@ -31,6 +32,8 @@ type Executor struct {
 	limiter     limiter.Limiter
 	stopOnError bool
 	concurrency int
+	attempts    int
+	retryAfter  func(error) (time.Duration, bool)
 	err         error // a configuration error, returned by every call
 }
 
@@ -38,7 +41,7 @@ type Executor struct {
 // a bad option makes every call return an error matching ErrInvalidConfig,
 // before acquiring anything.
 func New(l limiter.Limiter, opts ...Option) *Executor {
-	e := &Executor{limiter: l, stopOnError: true, concurrency: 1}
+	e := &Executor{limiter: l, stopOnError: true, concurrency: 1, attempts: 3, retryAfter: RetryAfterMethod}
 	for _, opt := range opts {
 		opt(e)
 	}
@@ -59,16 +62,68 @@ func (e *Executor) Execute(ctx context.Context, task func(context.Context) error
 
 // Do acquires one unit, then runs task and returns its result. An error
 // from acquiring (the context ended, the limiter failed) is returned as it
-// is and the task does not run.
+// is and the task does not run. A task whose error asks for a wait (see
+// [WithRetryAfter]) is retried, acquiring again, up to the executor's
+// attempts; the error of the last attempt is returned.
 func Do[T any](ctx context.Context, e *Executor, task func(context.Context) (T, error)) (T, error) {
-	var zero T
 	if e.err != nil {
+		var zero T
 		return zero, e.err
 	}
-	if err := e.limiter.Acquire(ctx, 1); err != nil {
-		return zero, err
+	return attempt(ctx, e, task, false)
+}
+
+// attempt runs task, acquiring first unless the caller already did, and
+// retries it while its error asks for a wait.
+func attempt[T any](ctx context.Context, e *Executor, task func(context.Context) (T, error), acquired bool) (T, error) {
+	for n := 1; ; n++ {
+		if !acquired {
+			if err := e.limiter.Acquire(ctx, 1); err != nil {
+				var zero T
+				return zero, err
+			}
+		}
+		acquired = false
+		v, err := run(ctx, task)
+		if err == nil || n >= e.attempts {
+			return v, err
+		}
+		wait, ok := e.retryAfter(err)
+		if !ok {
+			return v, err
+		}
+		if perr := e.backOff(ctx, wait); perr != nil {
+			return v, errors.Join(err, perr)
+		}
 	}
-	return run(ctx, task)
+}
+
+// backOff makes the next acquisition wait: a pause of the quota for every
+// replica if the limiter can pause, else a sleep here.
+func (e *Executor) backOff(ctx context.Context, wait time.Duration) error {
+	wait = max(wait, time.Millisecond)
+	if p, ok := e.limiter.(limiter.Pauser); ok {
+		return p.Pause(ctx, wait)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RetryAfterMethod is the default classifier of [WithRetryAfter]: an error
+// (or one it wraps) with a method RetryAfter() time.Duration asks for that
+// wait.
+func RetryAfterMethod(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
 }
 
 // PanicError is the error of a task that panicked.

@@ -1,6 +1,9 @@
 package executor
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Option configures an [Executor].
 type Option func(*Executor)
@@ -22,5 +25,32 @@ func WithConcurrency(n int) Option {
 			return
 		}
 		e.concurrency = n
+	}
+}
+
+// WithRetryAfter sets how the executor tells that a task's error asks it to
+// wait and try again (an HTTP 429, say): classify returns the wait and true.
+// The executor then pauses the quota for that long, if its limiter is a
+// limiter.Pauser (so every replica backs off), or sleeps; then acquires
+// again and retries, up to [WithMaxAttempts]. Default: [RetryAfterMethod].
+// A nil classify turns retries off.
+func WithRetryAfter(classify func(error) (time.Duration, bool)) Option {
+	return func(e *Executor) {
+		if classify == nil {
+			classify = func(error) (time.Duration, bool) { return 0, false }
+		}
+		e.retryAfter = classify
+	}
+}
+
+// WithMaxAttempts sets how many times a task may run when its errors ask
+// for retries; at least 1. Default: 3.
+func WithMaxAttempts(n int) Option {
+	return func(e *Executor) {
+		if n < 1 {
+			e.err = fmt.Errorf("%w: max attempts=%d, want at least 1", ErrInvalidConfig, n)
+			return
+		}
+		e.attempts = n
 	}
 }

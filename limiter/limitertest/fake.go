@@ -6,6 +6,7 @@ package limitertest
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
@@ -19,12 +20,16 @@ type Fake struct {
 	// call returns. Tests use it to see when acquisition happens.
 	OnAcquire func(n int)
 
-	mu    sync.Mutex
-	calls int
-	units int
+	mu     sync.Mutex
+	calls  int
+	units  int
+	pauses []time.Duration
 }
 
-var _ limiter.Limiter = (*Fake)(nil)
+var (
+	_ limiter.Limiter = (*Fake)(nil)
+	_ limiter.Pauser  = (*Fake)(nil)
+)
 
 // Acquire grants n units at once, unless n < 1, ctx is done, or Err is set.
 func (f *Fake) Acquire(ctx context.Context, n int) error {
@@ -67,4 +72,19 @@ func (f *Fake) Units() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.units
+}
+
+// Pause records d and grants on as before.
+func (f *Fake) Pause(ctx context.Context, d time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pauses = append(f.pauses, d)
+	return nil
+}
+
+// Pauses returns the durations Pause was called with, in order.
+func (f *Fake) Pauses() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Duration(nil), f.pauses...)
 }
