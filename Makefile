@@ -16,11 +16,14 @@ test:
 test-race:
 	$(MAKE) test GOTESTFLAGS=-race
 
+# The side-by-side suite (bench/, its own module, so the peers stay out of
+# go.mod): starts its own redis-server and prints the table in the README.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	cd bench && $(GO) run .
 
 lint:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \
 	else echo "docker-compose not installed: docker-compose.yml not checked"; fi

@@ -5,11 +5,13 @@
 -- served), not inside a pause, and such that no window of length W ending at
 -- at holds more than R units.
 --
--- Each quota key is a string: a 32-byte header, then a ring of grant times.
+-- Each quota key is a string: a 48-byte header, then a ring of grant times.
 -- Every number is an unsigned 8-byte big-endian integer; times are
 -- microseconds on this server's clock (TIME), so clients with skewed clocks
 -- agree.
---   header: capacity | head (next slot to write) | count (valid slots) | paused until
+--   header: capacity | paused until | expiry set (ms) |
+--           head (next slot to write) | count (valid slots) | latest grant
+--   (a grant changes only the last three: it rewrites those 24 bytes)
 --   ring:   slot (head-k) mod capacity holds the k-th newest unit's grant time.
 -- The capacity starts at the largest limit, and the ring never drops a unit
 -- that may still count: when waiters queue more units than it holds, it
@@ -17,7 +19,9 @@
 -- Grants never go back in time, so the ring stays sorted, and whether n more
 -- units fit under "R per W" is one lookup: the (R-n+1)-th newest unit must be
 -- at least W old at the grant time. 8 bytes per unit of the limit; nothing to
--- trim; the key expires a window after its newest grant.
+-- trim; the key expires one to one and a half windows after its newest grant
+-- (extended with slack, so most grants need no PEXPIRE). A grant costs TIME,
+-- two GETRANGEs (header, the deciding unit) and two SETRANGEs.
 --
 -- KEYS: the quota keys (on a Redis Cluster they must share a hash tag).
 -- ARGV[1] is the operation:
@@ -43,7 +47,7 @@
 --     units in the window ending now, units reserved after now, µs until one
 --     more unit could be granted}.
 
-local SLOT, HEADER = 8, 32
+local SLOT, HEADER = 8, 48
 
 local function decode(s, i)
   local a, b, c, d, e, f, g, h = string.byte(s, i, i + 7)
@@ -51,26 +55,33 @@ local function decode(s, i)
 end
 
 local function encode(v)
-  local b = {}
-  for i = 8, 1, -1 do
-    local r = v % 256
-    b[i] = r
-    v = (v - r) / 256
-  end
-  return string.char(b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8])
+  local h = v % 256; v = (v - h) / 256
+  local g = v % 256; v = (v - g) / 256
+  local f = v % 256; v = (v - f) / 256
+  local e = v % 256; v = (v - e) / 256
+  local d = v % 256; v = (v - d) / 256
+  local c = v % 256; v = (v - c) / 256
+  local b = v % 256; v = (v - b) / 256
+  return string.char(v % 256, b, c, d, e, f, g, h)
 end
 
 local function load(key)
   local h = redis.call('GETRANGE', key, 0, HEADER - 1)
-  local q = { key = key, cap = 0, head = 0, count = 0, pause = 0 }
+  local q = { key = key, cap = 0, head = 0, count = 0, pause = 0, latest = 0, expires = 0 }
   if #h == HEADER then
-    q.cap, q.head, q.count, q.pause = decode(h, 1), decode(h, 9), decode(h, 17), decode(h, 25)
+    q.cap, q.pause, q.expires = decode(h, 1), decode(h, 9), decode(h, 17)
+    q.head, q.count, q.latest = decode(h, 25), decode(h, 33), decode(h, 41)
   end
   return q
 end
 
 local function header(q)
-  return encode(q.cap) .. encode(q.head) .. encode(q.count) .. encode(q.pause)
+  return encode(q.cap) .. encode(q.pause) .. encode(q.expires) .. encode(q.head) .. encode(q.count) .. encode(q.latest)
+end
+
+-- the part of the header a grant changes: head, count, latest
+local function position(q)
+  return encode(q.head) .. encode(q.count) .. encode(q.latest)
 end
 
 -- the k-th newest grant time, 1 <= k <= count
@@ -147,13 +158,13 @@ local function load_all(a, min_requests, writable)
 end
 
 local function remaining(q, now, r, w)
-  if q.pause > now or (q.count > 0 and newest(q, 1) > now) then return 0 end
+  if q.pause > now or (q.count > 0 and q.latest > now) then return 0 end
   return math.max(0, r - newer(q, now - w))
 end
 
 local function earliest(q, now, n, limits)
   local at = math.max(now, q.pause)
-  if q.count > 0 then at = math.max(at, newest(q, 1)) end
+  if q.count > 0 then at = math.max(at, q.latest) end
   for _, lim in ipairs(limits) do
     local k = lim[1] - n + 1
     if q.count >= k then at = math.max(at, newest(q, k) + lim[2]) end
@@ -167,9 +178,16 @@ local function longest(q)
   return w
 end
 
-local function expire(q, now)
-  local last = math.max(q.pause, q.count > 0 and newest(q, 1) or 0)
-  redis.call('PEXPIRE', q.key, math.ceil((last + longest(q) - now) / 1000) + 1)
+-- Keeps the key until a window after its newest grant or pause; returns
+-- true when the header changed. PEXPIREAT sets half a window of slack, so
+-- most grants find the expiry far enough already.
+local function expire(q)
+  local w = longest(q)
+  local needed = math.ceil((math.max(q.pause, q.latest) + w) / 1000) + 1
+  if needed <= q.expires then return false end
+  q.expires = needed + math.ceil(w / 2000)
+  redis.call('PEXPIREAT', q.key, q.expires)
+  return true
 end
 
 local t = redis.call('TIME')
@@ -197,8 +215,12 @@ if op == 'reserve' then
       write_run(q, q.head, run)
       q.head = (q.head + n) % q.cap
       q.count = math.min(q.count + n, q.cap)
-      redis.call('SETRANGE', q.key, 0, header(q))
-      expire(q, now)
+      q.latest = at
+      if expire(q) then
+        redis.call('SETRANGE', q.key, 0, header(q))
+      else
+        redis.call('SETRANGE', q.key, 24, position(q))
+      end
     end
   end
   local left = 0
@@ -234,6 +256,7 @@ if op == 'cancel' then
         write_run(q, dst, moved)
         q.head = (dst + after) % q.cap
         q.count = q.count - removed
+        if after == 0 then q.latest = q.count > 0 and newest(q, 1) or 0 end
         redis.call('SETRANGE', q.key, 0, header(q))
       end
     end
@@ -252,9 +275,8 @@ if op == 'pause' then
   local pause_end = now + d
   for _, q in ipairs(quotas) do
     q.pause = math.max(q.pause, pause_end)
-    if redis.call('EXISTS', q.key) == 0 then grow(q, q.cap) end
+    expire(q)
     redis.call('SETRANGE', q.key, 0, header(q))
-    expire(q, now)
     redis.call('PUBLISH', 'ratelimit:pause', q.key .. ' ' .. string.format('%d %d', now, q.pause))
   end
   return { now, pause_end }

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
+)
+
+var goroutines = []int{1, 16, 64}
+
+// opsPerSecond runs op from g goroutines for d and returns successful ops per second.
+func opsPerSecond(ctx context.Context, g int, d time.Duration, op func(context.Context) error) float64 {
+	var n atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range g {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if op(ctx) == nil {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}
+
+// big is a limit that never binds at these rates: the granted path.
+var big = limiter.Limit{Requests: 1_000_000, Window: time.Second}
+
+func runThroughput(ctx context.Context, c *goredis.Client) []target {
+	peer := redis_rate.NewLimiter(c)
+	peerLimit := redis_rate.Limit{Rate: big.Requests, Burst: big.Requests, Period: big.Window}
+	var seq atomic.Int64
+	key := func(name string, g int) string { return fmt.Sprintf("bench:%s:%d:%d", name, g, time.Now().UnixNano()) }
+	rows := []struct {
+		name string
+		op   func(g int) func(context.Context) error
+	}{
+		{"PING", func(int) func(context.Context) error {
+			return func(ctx context.Context) error { return c.Ping(ctx).Err() }
+		}},
+		{"EVALSHA `return 1`", func(int) func(context.Context) error {
+			return func(ctx context.Context) error { return noop.Run(ctx, c, []string{"bench:noop"}).Err() }
+		}},
+		{"redis_rate v10 Allow (GCRA)", func(g int) func(context.Context) error {
+			k := key("gcra", g)
+			return func(ctx context.Context) error { _, err := peer.Allow(ctx, k, peerLimit); return err }
+		}},
+		{"sorted-set sliding log script", func(g int) func(context.Context) error {
+			z := zsetLimiter{c: c, key: key("zset", g), limit: big.Requests, window: big.Window, seq: func() int64 { return seq.Add(1) }}
+			return func(ctx context.Context) error { _, _, err := z.allow(ctx); return err }
+		}},
+		{"ratelimit TryAcquire", func(g int) func(context.Context) error {
+			l, _ := redislimiter.New(c, key("try", g), big)
+			return func(ctx context.Context) error { _, err := l.TryAcquire(ctx, 1); return err }
+		}},
+		{"ratelimit Acquire", func(g int) func(context.Context) error {
+			l, _ := redislimiter.New(c, key("acq", g), big)
+			return func(ctx context.Context) error { return l.Acquire(ctx, 1) }
+		}},
+	}
+	fmt.Println("## Throughput on the granted path (one key, ops/s)")
+	fmt.Println()
+	fmt.Println("| operation | 1 goroutine | 16 goroutines | 64 goroutines |")
+	fmt.Println("| --- | --- | --- | --- |")
+	results := map[string]map[int]float64{}
+	for _, r := range rows {
+		results[r.name] = map[int]float64{}
+		fmt.Printf("| %s |", r.name)
+		for _, g := range goroutines {
+			op := r.op(g)
+			opsPerSecond(ctx, g, *cell/5, op) // warm up: script cache, pool
+			ops := opsPerSecond(ctx, g, *cell, op)
+			results[r.name][g] = ops
+			fmt.Printf(" %.1fk/s |", ops/1000)
+		}
+		fmt.Println()
+	}
+	fmt.Println()
+	var ts []target
+	for _, g := range []int{16, 64} {
+		for _, name := range []string{"ratelimit Acquire", "ratelimit TryAcquire"} {
+			vsPeer := results[name][g] / results["redis_rate v10 Allow (GCRA)"][g]
+			vsNoop := results[name][g] / results["EVALSHA `return 1`"][g]
+			ts = append(ts,
+				target{fmt.Sprintf("%s at %d goroutines vs redis_rate (want >= 1.0x)", name, g), fmt.Sprintf("%.2fx", vsPeer), vsPeer >= 1.0, ""},
+				target{fmt.Sprintf("%s at %d goroutines vs no-op EVALSHA (want >= 0.8x)", name, g), fmt.Sprintf("%.2fx", vsNoop), vsNoop >= 0.8, ""})
+		}
+	}
+	return ts
+}
