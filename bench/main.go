@@ -46,10 +46,6 @@ func main() {
 	runLatency(ctx, c)
 	targets = append(targets, runMemory(ctx, c)...)
 	targets = append(targets, runInProcess()...)
-	targets = append(targets, target{
-		name: "stretch: coalesce one process's requests into one script call", ratio: "-", pass: false,
-		note: "not attempted; every Acquire is its own EVALSHA",
-	})
 
 	fmt.Println("## Targets")
 	fmt.Println()

@@ -13,6 +13,7 @@ type options struct {
 	observer      limiter.Observer
 	cancelTimeout time.Duration
 	watcher       *Watcher
+	noCoalescing  bool
 }
 
 func defaultOptions() options {
@@ -39,4 +40,11 @@ func WithCancelTimeout(d time.Duration) Option {
 // waiters then keep the times they reserved.
 func WithWatcher(w *Watcher) Option {
 	return func(opts *options) { opts.watcher = w }
+}
+
+// WithCoalescing sets whether Acquire and TryAcquire calls of one Limiter that arrive while
+// a script call is in flight are sent together as the next call (one round
+// trip for many grants, each still served in arrival order). Default: true.
+func WithCoalescing(on bool) Option {
+	return func(opts *options) { opts.noCoalescing = !on }
 }

@@ -40,6 +40,7 @@ type Limiter struct {
 	tightest limiter.Limit
 	limitArg []any // each key's limits as window.lua reads them: count, then requests and window µs
 	opts     options
+	batch    *coalescer // nil when coalescing is off
 }
 
 var (
@@ -102,6 +103,9 @@ func NewComposite(client goredis.Scripter, quotas []limiter.Quota, opts ...Optio
 	for _, opt := range opts {
 		opt(&l.opts)
 	}
+	if !l.opts.noCoalescing {
+		l.batch = &coalescer{l: l}
+	}
 	return l, nil
 }
 
@@ -135,7 +139,7 @@ func (l *Limiter) Load(ctx context.Context) error {
 	return nil
 }
 
-// reservation is window.lua's answer to reserve.
+// reservation is window.lua's answer to one reserve request.
 type reservation struct {
 	granted   bool
 	wait      time.Duration
@@ -143,31 +147,53 @@ type reservation struct {
 	at        int64 // µs on the server's clock
 }
 
-// reserve runs window.lua once. maxWait < 0 accepts any wait.
-func (l *Limiter) reserve(ctx context.Context, n int, maxWait time.Duration, wantRemaining bool) (reservation, error) {
-	mw, want := int64(-1), 0
-	if maxWait >= 0 {
-		mw = maxWait.Microseconds()
+// ask is one request for window.lua's reserve.
+type ask struct {
+	n             int
+	maxWait       time.Duration // < 0: any wait
+	wantRemaining bool
+}
+
+// reserve runs window.lua once for one request.
+func (l *Limiter) reserve(ctx context.Context, a ask) (reservation, error) {
+	if l.batch != nil {
+		return l.batch.reserve(ctx, a)
 	}
-	if wantRemaining {
-		want = 1
-	}
-	args := make([]any, 0, 4+len(l.limitArg))
-	args = append(args, "reserve", n, mw, want)
-	args = append(args, l.limitArg...)
-	vals, err := script.Run(ctx, l.client, l.keys, args...).Int64Slice()
+	rs, err := l.reserveAll(ctx, []ask{a})
 	if err != nil {
 		return reservation{}, err
 	}
-	if len(vals) != 4 {
-		return reservation{}, fmt.Errorf("window.lua answered %d values, want 4", len(vals))
+	return rs[0], nil
+}
+
+// reserveAll runs window.lua once for several requests, served in order.
+func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, error) {
+	args := make([]any, 0, 2+3*len(asks)+len(l.limitArg))
+	args = append(args, "reserve", len(asks))
+	for _, a := range asks {
+		mw, want := int64(-1), 0
+		if a.maxWait >= 0 {
+			mw = a.maxWait.Microseconds()
+		}
+		if a.wantRemaining {
+			want = 1
+		}
+		args = append(args, a.n, mw, want)
 	}
-	return reservation{
-		granted:   vals[0] == 1,
-		wait:      time.Duration(vals[1]) * time.Microsecond,
-		remaining: int(vals[2]),
-		at:        vals[3],
-	}, nil
+	args = append(args, l.limitArg...)
+	vals, err := script.Run(ctx, l.client, l.keys, args...).Int64Slice()
+	if err != nil {
+		return nil, err
+	}
+	if len(vals) != 4*len(asks) {
+		return nil, fmt.Errorf("window.lua answered %d values, want %d", len(vals), 4*len(asks))
+	}
+	rs := make([]reservation, len(asks))
+	for i := range rs {
+		v := vals[4*i:]
+		rs[i] = reservation{granted: v[0] == 1, wait: time.Duration(v[1]) * time.Microsecond, at: v[2], remaining: int(v[3])}
+	}
+	return rs, nil
 }
 
 // backendError reports a failed script call, preferring the context's error
@@ -188,7 +214,7 @@ func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, erro
 	if ctx.Err() != nil {
 		return limiter.Decision{}, limiter.ContextError(ctx, n)
 	}
-	r, err := l.reserve(ctx, n, 0, true)
+	r, err := l.reserve(ctx, ask{n: n, maxWait: 0, wantRemaining: true})
 	if err != nil {
 		return limiter.Decision{}, l.backendError(ctx, n, err)
 	}
@@ -227,7 +253,7 @@ func (l *Limiter) Acquire(ctx context.Context, n int) error {
 			maxWait = max(0, time.Until(deadline))
 		}
 		asked := time.Now()
-		r, err := l.reserve(ctx, n, maxWait, false)
+		r, err := l.reserve(ctx, ask{n: n, maxWait: maxWait})
 		if err != nil {
 			return l.backendError(ctx, n, err)
 		}

@@ -26,11 +26,14 @@
 -- KEYS: the quota keys (on a Redis Cluster they must share a hash tag).
 -- ARGV[1] is the operation:
 --
---   reserve n max_wait want_remaining {L R1 W1 ... RL WL} for each key
---     Grants n units at one time in every key, if the wait is at most
+--   reserve k {n max_wait want_remaining} for each request {L R1 W1 ... RL WL} for each key
+--     Serves k requests in order, as if each were its own call: a request
+--     is granted n units at one time in every key if its wait is at most
 --     max_wait microseconds (-1: any wait). Each key carries L limits.
---     Returns {granted 0|1, wait µs, remaining (if want_remaining=1), at µs}.
---     Try it:  redis-cli --eval window.lua q , reserve 1 -1 1 1 5 1000000
+--     Returns {granted 0|1, wait µs, at µs, remaining} for each request:
+--     remaining is the units that could be granted now right after it (0
+--     unless want_remaining=1).
+--     Try it:  redis-cli --eval window.lua q , reserve 1 1 -1 1 1 5 1000000
 --
 --   cancel n at
 --     Gives back n units granted at exactly at (µs) in every key.
@@ -157,9 +160,15 @@ local function load_all(a, min_requests, writable)
   return quotas
 end
 
-local function remaining(q, now, r, w)
+-- Units that could be granted now under limit j of q. The count of units
+-- in the window is found once per call (every request in a call shares
+-- now) and kept up to date as grants are added (see reserve).
+local function remaining(q, now, j)
   if q.pause > now or (q.count > 0 and q.latest > now) then return 0 end
-  return math.max(0, r - newer(q, now - w))
+  local lim = q.limits[j]
+  q.inwin = q.inwin or {}
+  if not q.inwin[j] then q.inwin[j] = newer(q, now - lim[2]) end
+  return math.max(0, lim[1] - q.inwin[j])
 end
 
 local function earliest(q, now, n, limits)
@@ -195,27 +204,62 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local op = ARGV[1]
 
 if op == 'reserve' then
-  local n, max_wait, want_remaining = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
-  if not n or n < 1 or not max_wait then
-    return redis.error_reply('window.lua: reserve wants n >= 1 and max_wait, got ' .. tostring(ARGV[2]) .. ' ' .. tostring(ARGV[3]))
+  local k = tonumber(ARGV[2])
+  if not k or k < 1 then
+    return redis.error_reply('window.lua: reserve wants a count of requests >= 1, got ' .. tostring(ARGV[2]))
   end
-  local quotas, err = load_all(5, n, true)
+  local requests, most = {}, 0
+  for i = 1, k do
+    local n, max_wait = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+    if not n or n < 1 or not max_wait then
+      return redis.error_reply('window.lua: reserve wants n >= 1 and max_wait, got ' .. tostring(ARGV[3 * i]) .. ' ' .. tostring(ARGV[3 * i + 1]))
+    end
+    requests[i] = { n, max_wait, ARGV[3 * i + 2] == '1' }
+    most = math.max(most, n)
+  end
+  local quotas, err = load_all(3 + 3 * k, most, true)
   if not quotas then return redis.error_reply(err) end
-  local at = now
-  for _, q in ipairs(quotas) do at = math.max(at, earliest(q, now, n, q.limits)) end
-  local wait = at - now
-  local granted = max_wait < 0 or wait <= max_wait
-  if granted then
-    local run = string.rep(encode(at), n)
-    for _, q in ipairs(quotas) do
-      local drop = q.count + n - q.cap
-      if drop > 0 and newest(q, q.count - drop + 1) > now - longest(q) then
-        grow(q, math.max(2 * q.cap, q.count + n))
+  -- The requests are served in order, as if each were its own call.
+  local out, wrote = {}, false
+  for _, req in ipairs(requests) do
+    local n, max_wait = req[1], req[2]
+    local at = now
+    for _, q in ipairs(quotas) do at = math.max(at, earliest(q, now, n, q.limits)) end
+    local wait = at - now
+    local granted = max_wait < 0 or wait <= max_wait
+    if granted then
+      local run = string.rep(encode(at), n)
+      for _, q in ipairs(quotas) do
+        local drop = q.count + n - q.cap
+        if drop > 0 and newest(q, q.count - drop + 1) > now - longest(q) then
+          grow(q, math.max(2 * q.cap, q.count + n))
+        end
+        write_run(q, q.head, run)
+        q.head = (q.head + n) % q.cap
+        q.count = math.min(q.count + n, q.cap)
+        q.latest = at
+        -- The new units are at or after now: inside every window ending now.
+        for j, c in pairs(q.inwin or {}) do q.inwin[j] = c + n end
       end
-      write_run(q, q.head, run)
-      q.head = (q.head + n) % q.cap
-      q.count = math.min(q.count + n, q.cap)
-      q.latest = at
+      wrote = true
+    end
+    local left = 0
+    if req[3] then
+      left = nil
+      for _, q in ipairs(quotas) do
+        for j in ipairs(q.limits) do
+          local r = remaining(q, now, j)
+          if not left or r < left then left = r end
+        end
+      end
+    end
+    out[#out + 1] = granted and 1 or 0
+    out[#out + 1] = wait
+    out[#out + 1] = at
+    out[#out + 1] = left
+  end
+  if wrote then
+    for _, q in ipairs(quotas) do
       if expire(q) then
         redis.call('SETRANGE', q.key, 0, header(q))
       else
@@ -223,17 +267,7 @@ if op == 'reserve' then
       end
     end
   end
-  local left = 0
-  if want_remaining then
-    left = nil
-    for _, q in ipairs(quotas) do
-      for _, lim in ipairs(q.limits) do
-        local r = remaining(q, now, lim[1], lim[2])
-        if not left or r < left then left = r end
-      end
-    end
-  end
-  return { granted and 1 or 0, wait, left, at }
+  return out
 end
 
 if op == 'cancel' then
