@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,21 +10,12 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/descope-mgmt/ratelimit/internal/clock"
 	"github.com/descope-mgmt/ratelimit/internal/grants"
+	"github.com/descope-mgmt/ratelimit/internal/redishook"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 )
-
-// callCounter counts every command a client sends.
-type callCounter struct{ n atomic.Int64 }
-
-func (h *callCounter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-func (h *callCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-func (h *callCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return next
-}
 
 const contenders = 64
 
@@ -70,7 +60,7 @@ func runContention(ctx context.Context, addr string) []target {
 					if ok {
 						return time.Now(), true
 					}
-					if sleepCtx(ctx, wait) != nil {
+					if clock.Sleep(ctx, wait) != nil {
 						return time.Time{}, false
 					}
 				}
@@ -112,7 +102,7 @@ func peerScenario(name string, burst int) scenario {
 				if r.Allowed > 0 {
 					return time.Now(), true
 				}
-				if sleepCtx(ctx, r.RetryAfter) != nil {
+				if clock.Sleep(ctx, r.RetryAfter) != nil {
 					return time.Time{}, false
 				}
 			}
@@ -130,7 +120,7 @@ func contend(ctx context.Context, addr string, s scenario) (callsPerGrant float6
 		warm.Go(func() { _ = c.Ping(ctx).Err() })
 	}
 	warm.Wait()
-	counter := &callCounter{}
+	counter := &redishook.Counter{} // every command
 	c.AddHook(counter)
 	acquire := s.setup(c, fmt.Sprintf("bench:contend:%d", time.Now().UnixNano()))
 	// Every contender stops asking at the stop time (no deadline refuses
@@ -170,16 +160,5 @@ func contend(ctx context.Context, addr string, s scenario) (callsPerGrant float6
 	for _, n := range perWorker {
 		lo, hi = min(lo, n), max(hi, n)
 	}
-	return float64(counter.n.Load()) / float64(len(record)), f, lo, hi
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return errors.New("done")
-	}
+	return float64(counter.Load()) / float64(len(record)), f, lo, hi
 }

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/descope-mgmt/ratelimit/internal/clock"
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
@@ -105,14 +106,7 @@ func (e *Executor) backOff(ctx context.Context, wait time.Duration) error {
 	if p, ok := e.limiter.(limiter.Pauser); ok {
 		return p.Pause(ctx, wait)
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return clock.Sleep(ctx, wait)
 }
 
 // RetryAfterMethod is the default classifier of [WithRetryAfter]: an error

@@ -48,3 +48,12 @@ func ContextError(ctx context.Context, n int) error {
 	}
 	return fmt.Errorf("limiter: acquire n=%d: %w", n, err)
 }
+
+// MaxWait is the longest an Acquire under ctx may wait for its grant: the
+// time left before ctx's deadline, or -1 (any wait) without one.
+func MaxWait(ctx context.Context) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok {
+		return max(0, time.Until(deadline))
+	}
+	return -1
+}

@@ -33,9 +33,8 @@ func bins(record []grants.Grant, replicas int) [][]int {
 	return out
 }
 
-// writeChart draws grants per second, stacked by replica, one row a second.
-func writeChart(w io.Writer, record []grants.Grant, replicas int, limit limiter.Limit) {
-	rows := bins(record, replicas)
+// busiest returns the most grants in any one second (at least 1).
+func busiest(rows [][]int) int {
 	most := 1
 	for _, row := range rows {
 		total := 0
@@ -44,6 +43,13 @@ func writeChart(w io.Writer, record []grants.Grant, replicas int, limit limiter.
 		}
 		most = max(most, total)
 	}
+	return most
+}
+
+// writeChart draws grants per second, stacked by replica, one row a second.
+func writeChart(w io.Writer, record []grants.Grant, replicas int, limit limiter.Limit) {
+	rows := bins(record, replicas)
+	most := busiest(rows)
 	scale := 1.0
 	if most > 60 {
 		scale = 60 / float64(most)
@@ -69,14 +75,7 @@ func writeChart(w io.Writer, record []grants.Grant, replicas int, limit limiter.
 func writeHTML(path string, record []grants.Grant, replicas int, limit limiter.Limit, f grants.Figures) error {
 	rows := bins(record, replicas)
 	const barW, height, top, left = 28, 300, 20, 40
-	most := 1
-	for _, row := range rows {
-		total := 0
-		for _, n := range row {
-			total += n
-		}
-		most = max(most, total)
-	}
+	most := busiest(rows)
 	var svg strings.Builder
 	width := left + len(rows)*barW + 20
 	fmt.Fprintf(&svg, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`, width, height+top+40)

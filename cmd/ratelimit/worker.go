@@ -14,9 +14,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/descope-mgmt/ratelimit/executor"
+	"github.com/descope-mgmt/ratelimit/internal/clock"
+	"github.com/descope-mgmt/ratelimit/internal/redishook"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/prommetrics"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
@@ -72,7 +73,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer client.Close()
-	calls := &scriptCounter{}
+	calls := redishook.Scripts()
 	client.AddHook(calls)
 
 	if cfg.duration > 0 {
@@ -135,7 +136,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				rep.line("ask %d", w)
-				err := e.Execute(ctx, func(ctx context.Context) error { return sleep(ctx, cfg.task) })
+				err := e.Execute(ctx, func(ctx context.Context) error { return clock.Sleep(ctx, cfg.task) })
 				switch {
 				case err == nil || ctx.Err() != nil:
 				case errors.Is(err, context.DeadlineExceeded):
@@ -144,31 +145,16 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					rep.line("done %d", w)
 					return
 				default:
-					_ = sleep(ctx, 100*time.Millisecond) // Redis failing: do not spin
+					_ = clock.Sleep(ctx, 100*time.Millisecond) // Redis failing: do not spin
 				}
 			}
 			rep.line("done %d", w)
 		})
 	}
 	wg.Wait()
-	rep.line("calls %d", calls.n.Load())
+	rep.line("calls %d", calls.Load())
 	log.Info("worker stopped", "granted", granted.Load(), "reservations_given_back", cancelled.Load(), "redis_errors", failed.Load())
 	return nil
-}
-
-// sleep is a simulated task: it ends early if ctx does.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // reporter writes the demo's event lines, one at a time.
@@ -203,22 +189,4 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}, nil
-}
-
-// scriptCounter counts the script calls (EVAL, EVALSHA) a client makes.
-type scriptCounter struct{ n atomic.Int64 }
-
-func (c *scriptCounter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (c *scriptCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			c.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (c *scriptCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return next
 }

@@ -121,10 +121,7 @@ func (l *Limiter) Acquire(ctx context.Context, n int) error {
 		if ctx.Err() != nil {
 			return limiter.ContextError(ctx, n)
 		}
-		maxWait := time.Duration(-1)
-		if deadline, ok := ctx.Deadline(); ok {
-			maxWait = max(0, time.Until(deadline))
-		}
+		maxWait := limiter.MaxWait(ctx)
 		pauses := l.store.pauses() // before reserving, so no pause is missed
 		at, now, granted, _ := l.reserve(n, maxWait, false)
 		wait := time.Duration(at - now)

@@ -3,41 +3,24 @@ package redis_test
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/descope-mgmt/ratelimit/internal/grants"
+	"github.com/descope-mgmt/ratelimit/internal/redishook"
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 )
 
-// scriptHook counts EVAL and EVALSHA calls.
-type scriptHook struct{ n atomic.Int64 }
-
-func (h *scriptHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-func (h *scriptHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (h *scriptHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return next
-}
-
 // Goroutines of one process that ask at once share script calls, and the
 // quota stays exact and fully used.
 func TestCoalescingSharesScriptCallsAndStaysExact(t *testing.T) {
 	c := redistest.Client(t)
-	hook := &scriptHook{}
+	hook := redishook.Scripts()
 	c.AddHook(hook)
 	limit := limiter.Limit{Requests: 20, Window: 250 * time.Millisecond}
 	var mu sync.Mutex
@@ -61,7 +44,7 @@ func TestCoalescingSharesScriptCallsAndStaysExact(t *testing.T) {
 	}
 	wg.Wait()
 	f := grants.Measure(record, limit.Requests, limit.Window)
-	calls := hook.n.Load()
+	calls := hook.Load()
 	t.Logf("figures: 48 goroutines on one limiter, %v, 2s: %d grants in %d script calls (%.2f grants per call); busiest window %d (limit %d); utilisation %.1f%%",
 		limit, f.Grants, calls, float64(f.Grants)/float64(calls), f.Most, limit.Requests, 100*f.Utilisation)
 	assert.LessOrEqual(t, f.Most, limit.Requests)

@@ -248,10 +248,7 @@ func (l *Limiter) Acquire(ctx context.Context, n int) error {
 		if ctx.Err() != nil {
 			return limiter.ContextError(ctx, n)
 		}
-		maxWait := time.Duration(-1)
-		if deadline, ok := ctx.Deadline(); ok {
-			maxWait = max(0, time.Until(deadline))
-		}
+		maxWait := limiter.MaxWait(ctx)
 		asked := time.Now()
 		r, err := l.reserve(ctx, ask{n: n, maxWait: maxWait})
 		if err != nil {
