@@ -75,7 +75,9 @@ func writeChart(w io.Writer, record []grants.Grant, replicas int, limit limiter.
 func writeHTML(path string, record []grants.Grant, replicas int, limit limiter.Limit, f grants.Figures) error {
 	rows := bins(record, replicas)
 	const barW, height, top, left = 28, 300, 20, 40
-	most := busiest(rows)
+	// The limit as a rate per second: the line full seconds should reach.
+	perSecond := float64(limit.Requests) * float64(time.Second) / float64(limit.Window)
+	most := max(busiest(rows), int(perSecond+0.5))
 	var svg strings.Builder
 	width := left + len(rows)*barW + 20
 	fmt.Fprintf(&svg, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`, width, height+top+40)
@@ -90,6 +92,9 @@ func writeHTML(path string, record []grants.Grant, replicas int, limit limiter.L
 		fmt.Fprintf(&svg, `<text x="%d" y="%d" text-anchor="middle">%ds</text>`, left+i*barW+barW/2-2, top+height+15, i)
 	}
 	fmt.Fprintf(&svg, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`, left, top+height, width-10, top+height)
+	limitY := float64(top+height) - perSecond/float64(most)*height
+	fmt.Fprintf(&svg, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#000" stroke-dasharray="6 4"/><text x="%d" y="%.1f">limit %s</text>`,
+		left, limitY, width-10, limitY, left+4, limitY-4, html.EscapeString(limit.String()))
 	fmt.Fprintf(&svg, `<text x="5" y="%d">%d</text><text x="5" y="%d">0</text></svg>`, top+10, most, top+height)
 
 	var legend strings.Builder
