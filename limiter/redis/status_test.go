@@ -52,3 +52,18 @@ func TestStatusReadsWithoutConsuming(t *testing.T) {
 	assert.Equal(t, 0, st.Queued, "the cancelled reservation is gone")
 	assert.Equal(t, 40*time.Second, st.NextFree, "the five granted units still fill the window")
 }
+
+func TestStatusOfACompositeShowsTheBindingLimit(t *testing.T) {
+	m := miniredis.RunT(t)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	m.SetTime(now)
+	l, err := redislimiter.NewComposite(newClient(t, m.Addr()), []limiter.Quota{
+		{Key: "{p}:create", Limits: []limiter.Limit{limiter.PerMinute(2)}},
+		{Key: "{p}:mgmt", Limits: []limiter.Limit{limiter.PerSecond(10), limiter.PerHour(50)}},
+	})
+	require.NoError(t, err)
+	require.NoError(t, l.Acquire(t.Context(), 2))
+	st, err := l.Status(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, redislimiter.Status{Now: now.Local(), Used: 2, NextFree: time.Minute}, st, "create binds: 2 per minute")
+}
