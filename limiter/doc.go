@@ -17,7 +17,12 @@
 //     served first come, first served, across every replica;
 //  3. no window of length Window ending at at holds more than Requests units,
 //     counting the n new ones. A unit granted at t counts in every window
-//     (at-Window, at] that contains t, so it stops counting at t+Window.
+//     (at-Window, at] that contains t, so it stops counting at t+Window;
+//  4. at is not inside a pause of the quota (see [Pauser]).
+//
+// A limiter over several quotas ([Quota]), or a quota with several limits,
+// takes the earliest at that satisfies all of them and records the grant in
+// every quota at that one time.
 //
 // Because grants never go back in time (rule 2), checking the one window that
 // ends at at is enough: every later window is checked when its grant is made.
