@@ -18,6 +18,10 @@ var (
 	// ErrExceedsLimit: a request asked for more units than the limit allows
 	// in one window, so it could never be granted.
 	ErrExceedsLimit = errors.New("limiter: n exceeds limit")
+	// ErrWouldPassDeadline: Acquire refused at once because the grant would
+	// come after the context's deadline. Errors that wrap it also match
+	// context.DeadlineExceeded.
+	ErrWouldPassDeadline = errors.New("limiter: grant would pass the context deadline")
 )
 
 // CheckN reports whether a request for n units can ever be granted under l.
@@ -32,10 +36,10 @@ func CheckN(n int, l Limit) error {
 	return nil
 }
 
-// DeadlineError is returned, wrapped, when a grant would come after the
-// context's deadline. It matches context.DeadlineExceeded.
+// DeadlineError is returned when a grant would come after the context's
+// deadline. It matches ErrWouldPassDeadline and context.DeadlineExceeded.
 func DeadlineError(n int, wait time.Duration) error {
-	return fmt.Errorf("limiter: n=%d needs a wait of %v, past the context deadline: %w", n, wait, context.DeadlineExceeded)
+	return fmt.Errorf("%w: n=%d needs a wait of %v: %w", ErrWouldPassDeadline, n, wait, context.DeadlineExceeded)
 }
 
 // ContextError wraps the error of a context that ended before units were

@@ -16,6 +16,11 @@ const (
 	Cancel
 	// Error: the backend failed; nothing was granted.
 	Error
+	// FallbackEnter: a fallback limiter stopped using its backend after a
+	// failure and grants from this replica's local share.
+	FallbackEnter
+	// FallbackLeave: the backend answered a probe; grants come from it again.
+	FallbackLeave
 )
 
 // String returns the kind's lower-case name.
@@ -29,6 +34,10 @@ func (k EventKind) String() string {
 		return "cancel"
 	case Error:
 		return "error"
+	case FallbackEnter:
+		return "fallback-enter"
+	case FallbackLeave:
+		return "fallback-leave"
 	}
 	return "unknown"
 }
