@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -41,6 +42,9 @@ type Limiter struct {
 	limitArg []any // each key's limits as window.lua reads them: count, then requests and window µs
 	opts     options
 	batch    *coalescer // nil when coalescing is off
+	// seen is the latest grant time (µs, server clock) this limiter holds.
+	// Sent with every call, it lets window.lua notice a key that lost data.
+	seen atomic.Int64
 }
 
 var (
@@ -168,8 +172,8 @@ func (l *Limiter) reserve(ctx context.Context, a ask) (reservation, error) {
 
 // reserveAll runs window.lua once for several requests, served in order.
 func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, error) {
-	args := make([]any, 0, 2+3*len(asks)+len(l.limitArg))
-	args = append(args, "reserve", len(asks))
+	args := make([]any, 0, 3+3*len(asks)+len(l.limitArg))
+	args = append(args, "reserve", l.seen.Load(), len(asks))
 	for _, a := range asks {
 		mw, want := int64(-1), 0
 		if a.maxWait >= 0 {
@@ -192,8 +196,21 @@ func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, er
 	for i := range rs {
 		v := vals[4*i:]
 		rs[i] = reservation{granted: v[0] == 1, wait: time.Duration(v[1]) * time.Microsecond, at: v[2], remaining: int(v[3])}
+		if rs[i].granted {
+			raise(&l.seen, rs[i].at)
+		}
 	}
 	return rs, nil
+}
+
+func raise(v *atomic.Int64, to int64) {
+	for cur := v.Load(); to > cur && !v.CompareAndSwap(cur, to); cur = v.Load() {
+	}
+}
+
+func lower(v *atomic.Int64, to int64) {
+	for cur := v.Load(); to < cur && !v.CompareAndSwap(cur, to); cur = v.Load() {
+	}
 }
 
 // backendError reports a failed script call, preferring the context's error
@@ -304,11 +321,15 @@ func (l *Limiter) sleep(ctx context.Context, r reservation, pauses <-chan struct
 func (l *Limiter) cancel(ctx context.Context, n int, at int64) {
 	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), l.opts.cancelTimeout)
 	defer stop()
-	err := script.Run(cctx, l.client, l.keys, "cancel", n, strconv.FormatInt(at, 10)).Err()
-	if err != nil {
+	vals, err := script.Run(cctx, l.client, l.keys, "cancel", n, strconv.FormatInt(at, 10)).Int64Slice()
+	if err != nil || len(vals) != 2 {
 		l.observe(limiter.Event{Kind: limiter.Error, N: n, At: time.UnixMicro(at), Err: err})
 		return
 	}
+	// The key's latest grant now; this limiter holds none later (its other
+	// reservations are still in the key), so a given-back reservation is
+	// never taken for lost data.
+	lower(&l.seen, vals[1])
 	l.observe(limiter.Event{Kind: limiter.Cancel, N: n, At: time.UnixMicro(at)})
 }
 

@@ -238,9 +238,9 @@ func TestScriptRejectsBadArgumentsByItself(t *testing.T) {
 	// Direct callers (redis-cli --eval) get a clear error, not a corrupt key.
 	c := redistest.Client(t)
 	for _, args := range [][]any{
-		{"reserve", 0, -1, 0, 1, 5, 1000},
-		{"reserve", 6, -1, 0, 1, 5, 1000},
-		{"reserve", 1, -1, 0, 1, 0, 1000},
+		{"reserve", 0, 1, 0, -1, 0, 1, 5, 1000},
+		{"reserve", 0, 1, 6, -1, 0, 1, 5, 1000},
+		{"reserve", 0, 1, 1, -1, 0, 1, 0, 1000},
 		{"nonsense"},
 	} {
 		err := c.Eval(t.Context(), lua.Window, []string{redistest.Key(t)}, args...).Err()

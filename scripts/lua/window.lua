@@ -26,18 +26,23 @@
 -- KEYS: the quota keys (on a Redis Cluster they must share a hash tag).
 -- ARGV[1] is the operation:
 --
---   reserve k {n max_wait want_remaining} for each request {L R1 W1 ... RL WL} for each key
+--   reserve seen k {n max_wait want_remaining} for each request {L R1 W1 ... RL WL} for each key
+--     seen is the latest grant time (µs) the caller holds, 0 if none. A key
+--     whose latest grant is earlier lost data (a restart, a failover to a
+--     replica that missed writes): while seen is still inside the window,
+--     the window ending at seen is filled before anything is granted, so
+--     the grants the key forgot are never granted again on top.
 --     Serves k requests in order, as if each were its own call: a request
 --     is granted n units at one time in every key if its wait is at most
 --     max_wait microseconds (-1: any wait). Each key carries L limits.
 --     Returns {granted 0|1, wait µs, at µs, remaining} for each request:
 --     remaining is the units that could be granted now right after it (0
 --     unless want_remaining=1).
---     Try it:  redis-cli --eval window.lua q , reserve 1 1 -1 1 1 5 1000000
+--     Try it:  redis-cli --eval window.lua q , reserve 0 1 1 -1 1 1 5 1000000
 --
 --   cancel n at
 --     Gives back n units granted at exactly at (µs) in every key.
---     Returns how many units it removed from the first key.
+--     Returns {units removed from the first key, its latest grant after}.
 --
 --   pause d {L R1 W1 ... RL WL} for each key
 --     Holds every grant on the keys until d µs from now (never shortening a
@@ -187,6 +192,19 @@ local function longest(q)
   return w
 end
 
+-- Appends n units granted at at (not earlier than the newest), growing the
+-- ring rather than dropping a unit that may still count.
+local function append(q, at, n, now)
+  local drop = q.count + n - q.cap
+  if drop > 0 and newest(q, q.count - drop + 1) > now - longest(q) then
+    grow(q, math.max(2 * q.cap, q.count + n))
+  end
+  write_run(q, q.head, string.rep(encode(at), n))
+  q.head = (q.head + n) % q.cap
+  q.count = math.min(q.count + n, q.cap)
+  q.latest = at
+end
+
 -- Keeps the key until a window after its newest grant or pause; returns
 -- true when the header changed. PEXPIREAT sets half a window of slack, so
 -- most grants find the expiry far enough already.
@@ -204,23 +222,35 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local op = ARGV[1]
 
 if op == 'reserve' then
-  local k = tonumber(ARGV[2])
-  if not k or k < 1 then
-    return redis.error_reply('window.lua: reserve wants a count of requests >= 1, got ' .. tostring(ARGV[2]))
+  local seen, k = tonumber(ARGV[2]), tonumber(ARGV[3])
+  if not seen or not k or k < 1 then
+    return redis.error_reply('window.lua: reserve wants seen and a count of requests >= 1, got ' .. tostring(ARGV[2]) .. ' ' .. tostring(ARGV[3]))
   end
   local requests, most = {}, 0
   for i = 1, k do
-    local n, max_wait = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+    local n, max_wait = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
     if not n or n < 1 or not max_wait then
-      return redis.error_reply('window.lua: reserve wants n >= 1 and max_wait, got ' .. tostring(ARGV[3 * i]) .. ' ' .. tostring(ARGV[3 * i + 1]))
+      return redis.error_reply('window.lua: reserve wants n >= 1 and max_wait, got ' .. tostring(ARGV[3 * i + 1]) .. ' ' .. tostring(ARGV[3 * i + 2]))
     end
-    requests[i] = { n, max_wait, ARGV[3 * i + 2] == '1' }
+    requests[i] = { n, max_wait, ARGV[3 * i + 3] == '1' }
     most = math.max(most, n)
   end
-  local quotas, err = load_all(3 + 3 * k, most, true)
+  local quotas, err = load_all(4 + 3 * k, most, true)
   if not quotas then return redis.error_reply(err) end
+  local wrote = false
+  for _, q in ipairs(quotas) do
+    if seen > now - longest(q) and seen > (q.count > 0 and q.latest or 0) then
+      -- The caller holds a grant the key does not know of: the key lost
+      -- data. Fill the window ending at seen, so nothing is granted again
+      -- on top of what was granted before.
+      local most_limit = 0
+      for _, lim in ipairs(q.limits) do most_limit = math.max(most_limit, lim[1]) end
+      append(q, seen, most_limit, now)
+      wrote = true
+    end
+  end
   -- The requests are served in order, as if each were its own call.
-  local out, wrote = {}, false
+  local out = {}
   for _, req in ipairs(requests) do
     local n, max_wait = req[1], req[2]
     local at = now
@@ -228,16 +258,8 @@ if op == 'reserve' then
     local wait = at - now
     local granted = max_wait < 0 or wait <= max_wait
     if granted then
-      local run = string.rep(encode(at), n)
       for _, q in ipairs(quotas) do
-        local drop = q.count + n - q.cap
-        if drop > 0 and newest(q, q.count - drop + 1) > now - longest(q) then
-          grow(q, math.max(2 * q.cap, q.count + n))
-        end
-        write_run(q, q.head, run)
-        q.head = (q.head + n) % q.cap
-        q.count = math.min(q.count + n, q.cap)
-        q.latest = at
+        append(q, at, n, now)
         -- The new units are at or after now: inside every window ending now.
         for j, c in pairs(q.inwin or {}) do q.inwin[j] = c + n end
       end
@@ -294,9 +316,9 @@ if op == 'cancel' then
         redis.call('SETRANGE', q.key, 0, header(q))
       end
     end
-    first = first or removed
+    if not first then first = { removed, q.count > 0 and q.latest or 0 } end
   end
-  return first or 0
+  return first or { 0, 0 }
 end
 
 if op == 'pause' then
