@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -9,12 +10,12 @@ import (
 // maxBatch bounds how many requests one script call carries.
 const maxBatch = 256
 
-// coalescer sends the Acquire and TryAcquire requests of one Limiter that arrive while a
-// script call is in flight as the next call, all at once (group commit):
-// one round trip grants many goroutines, so one process can be granted more
-// units per second than Redis can serve round trips. The script serves a
-// batch in arrival order, as if each request were its own call, so first
-// come, first served still holds.
+// coalescer sends the Acquire and TryAcquire requests of one Limiter that
+// arrive while a script call is in flight as the next call, all at once
+// (group commit): one round trip grants many goroutines, so one process can
+// be granted more units per second than Redis can serve round trips. The
+// script serves a batch in arrival order, as if each request were its own
+// call, so first come, first served still holds.
 //
 // There is no goroutine of its own: the first request to arrive leads. It
 // sends the batch, delivers the answers, and hands the lead to the oldest
@@ -27,9 +28,11 @@ type coalescer struct {
 }
 
 type queued struct {
-	ask   ask
-	since time.Time // its max wait shrinks by the time it spent queued
-	done  chan outcome
+	ask       ask
+	since     time.Time // its max wait shrinks by the time it spent queued
+	deadline  time.Time // its caller's deadline; zero if none
+	done      chan outcome
+	abandoned bool // its caller left while it was in flight (under mu)
 }
 
 type outcome struct {
@@ -40,6 +43,7 @@ type outcome struct {
 
 func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 	q := &queued{ask: a, since: time.Now(), done: make(chan outcome, 1)}
+	q.deadline, _ = ctx.Deadline()
 	c.mu.Lock()
 	c.pending = append(c.pending, q)
 	lead := !c.busy
@@ -49,11 +53,45 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 		if lead {
 			c.send(ctx)
 		}
-		o := <-q.done
-		if !o.lead {
-			return o.r, o.err
+		select {
+		case o := <-q.done:
+			if !o.lead {
+				return o.r, o.err
+			}
+			lead = true
+		case <-ctx.Done():
+			c.abandon(q)
+			return reservation{}, ctx.Err()
 		}
-		lead = true
+	}
+}
+
+// abandon lets a caller whose context ended leave at once. A request not
+// sent yet leaves the queue (passing on the lead if it had just been handed
+// it); one in flight is marked, and the leader gives back what it gets.
+func (c *coalescer) abandon(q *queued) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := slices.Index(c.pending, q)
+	if i < 0 {
+		q.abandoned = true
+		return
+	}
+	c.pending = slices.Delete(c.pending, i, i+1)
+	select {
+	case <-q.done: // the lead, handed to q as the head of the queue
+		c.handOn()
+	default:
+	}
+}
+
+// handOn passes the lead to the head of the queue, or ends the busy spell.
+// It is called with mu held.
+func (c *coalescer) handOn() {
+	if len(c.pending) > 0 {
+		c.pending[0].done <- outcome{lead: true}
+	} else {
+		c.busy = false
 	}
 }
 
@@ -63,6 +101,12 @@ func (c *coalescer) send(ctx context.Context) {
 	batch := c.pending[:min(len(c.pending), maxBatch)]
 	c.pending = c.pending[len(batch):]
 	c.mu.Unlock()
+	if len(batch) == 0 { // every request left before it was sent
+		c.mu.Lock()
+		c.handOn()
+		c.mu.Unlock()
+		return
+	}
 	now := time.Now()
 	asks := make([]ask, len(batch))
 	for i, q := range batch {
@@ -71,14 +115,23 @@ func (c *coalescer) send(ctx context.Context) {
 			asks[i].maxWait = max(0, q.ask.maxWait-now.Sub(q.since))
 		}
 	}
+	latest := latestDeadline(batch)
 	// The call carries other goroutines' requests: the leader's own
-	// cancellation must not fail them (go-redis's timeouts still bound it).
-	rs, err := c.l.reserveAll(context.WithoutCancel(ctx), asks)
+	// cancellation must not fail them.
+	callCtx := context.WithoutCancel(ctx)
+	if !latest.IsZero() {
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithDeadline(callCtx, latest)
+		defer cancel()
+	}
+	rs, err := c.l.reserveAll(callCtx, asks)
 	c.mu.Lock()
-	if len(c.pending) > 0 {
-		c.pending[0].done <- outcome{lead: true}
-	} else {
-		c.busy = false
+	c.handOn()
+	var giveBack []int
+	for i, q := range batch {
+		if q.abandoned && err == nil && rs[i].granted {
+			giveBack = append(giveBack, i)
+		}
 	}
 	c.mu.Unlock()
 	for i, q := range batch {
@@ -88,4 +141,22 @@ func (c *coalescer) send(ctx context.Context) {
 			q.done <- outcome{r: rs[i]}
 		}
 	}
+	for _, i := range giveBack {
+		c.l.cancel(ctx, batch[i].ask.n, rs[i].at)
+	}
+}
+
+// latestDeadline is how long a batch's call may last: until its most
+// patient caller's deadline, or without one (zero) if any caller has none.
+func latestDeadline(batch []*queued) time.Time {
+	var latest time.Time
+	for _, q := range batch {
+		if q.deadline.IsZero() {
+			return time.Time{}
+		}
+		if q.deadline.After(latest) {
+			latest = q.deadline
+		}
+	}
+	return latest
 }

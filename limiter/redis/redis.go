@@ -220,6 +220,11 @@ func (l *Limiter) backendError(ctx context.Context, n int, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (redis: %v)", limiter.ContextError(ctx, n), err)
 	}
+	// The network timeout and the context's deadline can fire together,
+	// before ctx.Err() is set: a passed deadline is the context's doing.
+	if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+		return fmt.Errorf("limiter: acquire n=%d: %w (redis: %v)", n, context.DeadlineExceeded, err)
+	}
 	return fmt.Errorf("limiter/redis: key %q: %w", l.keys[0], err)
 }
 
