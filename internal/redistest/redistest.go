@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -78,20 +79,33 @@ type Server struct {
 	Port int
 	Dir  string // its working directory
 
-	t      testing.TB
-	args   []string
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has been waited for
-	out    *bytes.Buffer
+	t        testing.TB
+	args     []string
+	sentinel string // config of a sentinel; empty for a server
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when cmd has been waited for
+	out      *bytes.Buffer
 }
 
 // Start starts a redis-server on a free loopback port with no persistence
 // and stops it when t ends. Extra arguments are passed to it as they are.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
+	return startServer(t, &Server{t: t, Dir: t.TempDir(), args: args})
+}
+
+// StartSentinel starts a Sentinel that monitors master as "mymaster", with
+// a quorum of 2 and a master considered down after one second.
+func StartSentinel(t testing.TB, master *Server) *Server {
+	t.Helper()
+	conf := fmt.Sprintf("sentinel monitor mymaster 127.0.0.1 %d 2\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\nsentinel parallel-syncs mymaster 1\n", master.Port)
+	return startServer(t, &Server{t: t, Dir: t.TempDir(), sentinel: conf})
+}
+
+func startServer(t testing.TB, s *Server) *Server {
+	t.Helper()
 	bin := Binary(t)
-	s := &Server{t: t, Dir: t.TempDir(), args: args}
 	var err error
 	for range 5 { // a free port can be taken between probe and bind
 		s.Port = freePort(t)
@@ -110,6 +124,13 @@ func (s *Server) start(bin string) error {
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.Dir, "--daemonize", "no",
 	}, s.args...)
+	if s.sentinel != "" { // a sentinel takes its (writable) config file first
+		conf := filepath.Join(s.Dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(s.sentinel), 0o644); err != nil {
+			return err
+		}
+		args = []string{conf, "--sentinel", "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.Dir}
+	}
 	cmd := exec.Command(bin, args...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
