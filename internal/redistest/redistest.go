@@ -108,7 +108,7 @@ func startServer(t testing.TB, s *Server) *Server {
 	bin := Binary(t)
 	var err error
 	for range 5 { // a free port can be taken between probe and bind
-		s.Port = freePort(t)
+		s.Port = FreePort(t)
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
 		if err = s.start(bin); err == nil {
 			t.Cleanup(s.Kill)
@@ -196,9 +196,9 @@ func (s *Server) Restart() {
 	}
 }
 
-// freePort returns a loopback port that is free now, and whose cluster bus
+// FreePort returns a loopback port that is free now, and whose cluster bus
 // port (port+10000) is free too.
-func freePort(t testing.TB) int {
+func FreePort(t testing.TB) int {
 	t.Helper()
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
