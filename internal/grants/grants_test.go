@@ -1,10 +1,14 @@
 package grants
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
 func TestMeasure(t *testing.T) {
@@ -29,4 +33,26 @@ func TestShares(t *testing.T) {
 	assert.Equal(t, []int{0, 0, 2, 0}, w)
 	assert.Equal(t, []int{0, 2}, r)
 	assert.Equal(t, 2, Spread(w))
+}
+
+func TestRecorderAndDrive(t *testing.T) {
+	rec := &Recorder{}
+	t0 := time.Unix(1000, 0)
+	rec.Observe(limiter.Event{Kind: limiter.Grant, At: t0})
+	rec.Observe(limiter.Event{Kind: limiter.Deny, At: t0})
+	assert.Equal(t, []Grant{{At: t0}}, rec.Grants(), "only grants are kept")
+
+	// One worker: calls come one at a time. The first four fail while the
+	// context is live; the fifth ends it, and does not count.
+	ctx, cancel := context.WithCancel(t.Context())
+	calls := 0
+	wait := Drive(ctx, 1, func(context.Context) error {
+		calls++
+		if calls == 5 {
+			cancel()
+		}
+		return errors.New("down")
+	})
+	assert.EqualValues(t, 4, wait())
+	assert.Equal(t, 5, calls)
 }

@@ -23,15 +23,8 @@ func TestCoalescingSharesScriptCallsAndStaysExact(t *testing.T) {
 	hook := redishook.Scripts()
 	c.AddHook(hook)
 	limit := limiter.Limit{Requests: 20, Window: 250 * time.Millisecond}
-	var mu sync.Mutex
-	var record []grants.Grant
-	l, err := redislimiter.New(c, redistest.Key(t), limit, redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
-		if e.Kind == limiter.Grant {
-			mu.Lock()
-			record = append(record, grants.Grant{At: e.At})
-			mu.Unlock()
-		}
-	})))
+	rec := &grants.Recorder{}
+	l, err := redislimiter.New(c, redistest.Key(t), limit, redislimiter.WithObserver(rec))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
@@ -43,7 +36,7 @@ func TestCoalescingSharesScriptCallsAndStaysExact(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	f := grants.Measure(record, limit.Requests, limit.Window)
+	f := grants.Measure(rec.Grants(), limit.Requests, limit.Window)
 	calls := hook.Load()
 	t.Logf("figures: 48 goroutines on one limiter, %v, 2s: %d grants in %d script calls (%.2f grants per call); busiest window %d (limit %d); utilisation %.1f%%",
 		limit, f.Grants, calls, float64(f.Grants)/float64(calls), f.Most, limit.Requests, 100*f.Utilisation)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,53 +31,37 @@ func TestClusterSlotMigratedWhileGranting(t *testing.T) {
 	key := "{migrating}:quota"
 	slot := redislimiter.Slot(key)
 	limit := limiter.Limit{Requests: 10, Window: 500 * time.Millisecond}
-	var mu sync.Mutex
-	var record []grants.Grant
-	l, err := redislimiter.New(c, key, limit, redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
-		if e.Kind == limiter.Grant {
-			mu.Lock()
-			record = append(record, grants.Grant{At: e.At})
-			mu.Unlock()
-		}
-	})))
+	rec := &grants.Recorder{}
+	l, err := redislimiter.New(c, key, limit, redislimiter.WithObserver(rec))
 	require.NoError(t, err)
 
 	rctx, cancel := context.WithCancel(ctx)
-	var failures atomic.Int64
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for rctx.Err() == nil {
-				if err := l.Acquire(rctx, 1); err != nil && rctx.Err() == nil {
-					failures.Add(1)
-					t.Logf("during migration: %v", err)
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
-		})
-	}
+	wait := grants.Drive(rctx, 8, func(ctx context.Context) error {
+		err := l.Acquire(ctx, 1)
+		if err != nil && ctx.Err() == nil {
+			t.Logf("during migration: %v", err)
+		}
+		return err
+	})
 	time.Sleep(time.Second)
 	from, to := migrateSlot(t, nodes, slot, key)
-	mu.Lock()
-	atMove := len(record)
-	mu.Unlock()
+	atMove := rec.Len()
 	time.Sleep(1500 * time.Millisecond)
 	cancel()
-	wg.Wait()
+	failures := wait()
 
 	owner := goredis.NewClient(&goredis.Options{Addr: to.Addr})
 	defer owner.Close()
 	exists, err := owner.Exists(ctx, key).Result()
 	require.NoError(t, err)
-	mu.Lock()
-	defer mu.Unlock()
+	record := rec.Grants()
 	f := grants.Measure(record, limit.Requests, limit.Window)
 	t.Logf("figures: slot %d moved from %s to %s while 8 goroutines acquired %v: %d failed calls; %d grants after the move; busiest window %d (limit %d)",
-		slot, from.Addr, to.Addr, limit, failures.Load(), len(record)-atMove, f.Most, limit.Requests)
+		slot, from.Addr, to.Addr, limit, failures, len(record)-atMove, f.Most, limit.Requests)
 	assert.EqualValues(t, 1, exists, "the quota's key lives on the new owner")
 	assert.Positive(t, len(record)-atMove, "grants continue after the move")
 	assert.LessOrEqual(t, f.Most, limit.Requests, "no window over the limit across the move")
-	assert.Zero(t, failures.Load(), "go-redis follows the redirections")
+	assert.Zero(t, failures, "go-redis follows the redirections")
 }
 
 // migrateSlot moves slot, with key in it, from its owner to another master,

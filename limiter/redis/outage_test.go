@@ -34,15 +34,8 @@ func TestRedisKilledAndRestartedEmpty(t *testing.T) {
 	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr, DialTimeout: 100 * time.Millisecond,
 		ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1, PoolSize: 64})
 	limit := limiter.Limit{Requests: 10, Window: 500 * time.Millisecond}
-	var mu sync.Mutex
-	var record []grants.Grant
-	l, err := redislimiter.New(c, "q", limit, redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
-		if e.Kind == limiter.Grant {
-			mu.Lock()
-			record = append(record, grants.Grant{At: e.At})
-			mu.Unlock()
-		}
-	})))
+	rec := &grants.Recorder{}
+	l, err := redislimiter.New(c, "q", limit, redislimiter.WithObserver(rec))
 	require.NoError(t, err)
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -69,9 +62,7 @@ func TestRedisKilledAndRestartedEmpty(t *testing.T) {
 	srv.Kill()
 	killed := time.Now()
 	time.Sleep(time.Second)
-	mu.Lock()
-	grantsBeforeRestart := len(record)
-	mu.Unlock()
+	grantsBeforeRestart := rec.Len()
 	srv.Restart() // empty: no persistence
 	restarted := time.Now()
 	time.Sleep(1500 * time.Millisecond)
@@ -79,8 +70,7 @@ func TestRedisKilledAndRestartedEmpty(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, c.Close())
 
-	mu.Lock()
-	defer mu.Unlock()
+	record := rec.Grants()
 	var during, after []grants.Grant
 	firstAfter := time.Duration(-1)
 	for _, g := range record {

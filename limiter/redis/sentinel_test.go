@@ -3,8 +3,6 @@ package redis_test
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,30 +44,12 @@ func TestSentinelFailover(t *testing.T) {
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
 	defer c.Close()
 	limit := limiter.Limit{Requests: 10, Window: 500 * time.Millisecond}
-	var mu sync.Mutex
-	var record []grants.Grant
-	l, err := redislimiter.New(c, "q", limit, redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
-		if e.Kind == limiter.Grant {
-			mu.Lock()
-			record = append(record, grants.Grant{At: e.At})
-			mu.Unlock()
-		}
-	})))
+	rec := &grants.Recorder{}
+	l, err := redislimiter.New(c, "q", limit, redislimiter.WithObserver(rec))
 	require.NoError(t, err)
 
 	rctx, cancel := context.WithCancel(ctx)
-	var failures atomic.Int64
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for rctx.Err() == nil {
-				if err := l.Acquire(rctx, 1); err != nil && rctx.Err() == nil {
-					failures.Add(1)
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
-		})
-	}
+	wait := grants.Drive(rctx, 8, func(ctx context.Context) error { return l.Acquire(ctx, 1) })
 	time.Sleep(time.Second)
 	master.Kill()
 	killed := time.Now()
@@ -78,19 +58,16 @@ func TestSentinelFailover(t *testing.T) {
 		return err == nil && len(addr) == 2 && addr[1] == fmt.Sprint(replica.Port)
 	}, 20*time.Second, 50*time.Millisecond, "the replica is promoted")
 	promoted := time.Since(killed)
-	mu.Lock()
-	before := len(record)
-	mu.Unlock()
+	before := rec.Len()
 	time.Sleep(1500 * time.Millisecond)
 	cancel()
-	wg.Wait()
+	failures := wait()
 
-	mu.Lock()
-	defer mu.Unlock()
+	record := rec.Grants()
 	f := grants.Measure(record, limit.Requests, limit.Window)
 	after := len(record) - before
 	t.Logf("figures: limit %v, 8 goroutines; master killed: promoted after %v, %d failed calls meanwhile; %d grants in the 1.5s after the promotion; busiest window over the run %d (limit %d)",
-		limit, promoted.Round(time.Millisecond), failures.Load(), after, f.Most, limit.Requests)
+		limit, promoted.Round(time.Millisecond), failures, after, f.Most, limit.Requests)
 	assert.Positive(t, after, "grants continue on the promoted replica")
 	assert.LessOrEqual(t, f.Most, limit.Requests, "never more than the limit, across the failover")
 }
