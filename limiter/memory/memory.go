@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/descope-mgmt/ratelimit/internal/clock"
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
@@ -134,7 +135,7 @@ func (l *Limiter) Acquire(ctx context.Context, n int) error {
 			l.observe(grant)
 			return nil
 		}
-		requeue, ok := l.sleep(ctx, wait, pauses, at)
+		requeue, ok := clock.SleepUnless(ctx, wait, pauses, l.store.pauses, func() bool { return l.paused(at) })
 		if !ok {
 			l.cancel(at, n)
 			l.observe(limiter.Event{Kind: limiter.Cancel, N: n, At: l.store.wallTime(at)})
@@ -146,26 +147,6 @@ func (l *Limiter) Acquire(ctx context.Context, n int) error {
 		}
 		l.cancel(at, n)
 		waited += time.Duration(l.store.now() - now)
-	}
-}
-
-// sleep waits until the reservation's time. It returns requeue=true if a
-// pause came to cover at, and ok=false if ctx ended first.
-func (l *Limiter) sleep(ctx context.Context, wait time.Duration, pauses <-chan struct{}, at int64) (requeue, ok bool) {
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for {
-		select {
-		case <-timer.C:
-			return false, true
-		case <-ctx.Done():
-			return false, false
-		case <-pauses:
-			if l.paused(at) {
-				return true, true
-			}
-			pauses = l.store.pauses()
-		}
 	}
 }
 

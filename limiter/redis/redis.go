@@ -20,6 +20,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/descope-mgmt/ratelimit/internal/clock"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/scripts/lua"
 )
@@ -285,7 +286,11 @@ func (l *Limiter) Acquire(ctx context.Context, n int) error {
 			l.observe(grant)
 			return nil
 		}
-		requeue, ok := l.sleep(ctx, r, pauses)
+		// The reply left the server at or after now, so sleeping r.wait from
+		// here never wakes before the reserved time.
+		requeue, ok := clock.SleepUnless(ctx, r.wait, pauses,
+			func() <-chan struct{} { return pauses }, // one buffered signal, reused
+			func() bool { return l.opts.watcher.pausedPast(l.keys, r.at) })
 		if !ok {
 			l.cancel(ctx, n, r.at)
 			return limiter.ContextError(ctx, n)
@@ -296,27 +301,6 @@ func (l *Limiter) Acquire(ctx context.Context, n int) error {
 		}
 		l.cancel(ctx, n, r.at)
 		waited += time.Since(asked)
-	}
-}
-
-// sleep waits until r's time. It returns requeue=true if a pause came to
-// cover it, and ok=false if ctx ended first.
-func (l *Limiter) sleep(ctx context.Context, r reservation, pauses <-chan struct{}) (requeue, ok bool) {
-	// The reply left the server at or after now, so sleeping r.wait from
-	// here never wakes before the reserved time.
-	timer := time.NewTimer(r.wait)
-	defer timer.Stop()
-	for {
-		select {
-		case <-timer.C:
-			return false, true
-		case <-ctx.Done():
-			return false, false
-		case <-pauses:
-			if l.opts.watcher.pausedPast(l.keys, r.at) {
-				return true, true
-			}
-		}
 	}
 }
 
