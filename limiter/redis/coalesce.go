@@ -60,7 +60,11 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 			}
 			lead = true
 		case <-ctx.Done():
-			c.abandon(q)
+			if o, delivered := c.abandon(q); delivered {
+				// Its answer came as the context ended: return it, and
+				// Acquire gives back what it reserved.
+				return o.r, o.err
+			}
 			return reservation{}, ctx.Err()
 		}
 	}
@@ -68,20 +72,27 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 
 // abandon lets a caller whose context ended leave at once. A request not
 // sent yet leaves the queue (passing on the lead if it had just been handed
-// it); one in flight is marked, and the leader gives back what it gets.
-func (c *coalescer) abandon(q *queued) {
+// it); one in flight is marked, and the leader gives back what it gets; one
+// already answered returns its answer (delivered), so nothing it was
+// granted is lost.
+func (c *coalescer) abandon(q *queued) (o outcome, delivered bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i := slices.Index(c.pending, q)
-	if i < 0 {
-		q.abandoned = true
-		return
+	if i := slices.Index(c.pending, q); i >= 0 {
+		c.pending = slices.Delete(c.pending, i, i+1)
+		select {
+		case <-q.done: // the lead, handed to q as the head of the queue
+			c.handOn()
+		default:
+		}
+		return outcome{}, false
 	}
-	c.pending = slices.Delete(c.pending, i, i+1)
 	select {
-	case <-q.done: // the lead, handed to q as the head of the queue
-		c.handOn()
+	case o := <-q.done: // answered: delivery happens under mu
+		return o, true
 	default:
+		q.abandoned = true
+		return outcome{}, false
 	}
 }
 
@@ -125,22 +136,24 @@ func (c *coalescer) send(ctx context.Context) {
 		defer cancel()
 	}
 	rs, err := c.l.reserveAll(callCtx, asks)
+	// Answers are delivered under mu, like abandon's check, so each request
+	// is either answered or marked abandoned, never neither.
 	c.mu.Lock()
 	c.handOn()
 	var giveBack []int
 	for i, q := range batch {
-		if q.abandoned && err == nil && rs[i].granted {
-			giveBack = append(giveBack, i)
-		}
-	}
-	c.mu.Unlock()
-	for i, q := range batch {
-		if err != nil {
+		switch {
+		case q.abandoned:
+			if err == nil && rs[i].granted {
+				giveBack = append(giveBack, i)
+			}
+		case err != nil:
 			q.done <- outcome{err: err}
-		} else {
+		default:
 			q.done <- outcome{r: rs[i]}
 		}
 	}
+	c.mu.Unlock()
 	for _, i := range giveBack {
 		c.l.cancel(ctx, batch[i].ask.n, rs[i].at)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -43,4 +44,27 @@ func TestCoalescingSharesScriptCallsAndStaysExact(t *testing.T) {
 	assert.LessOrEqual(t, f.Most, limit.Requests)
 	assert.GreaterOrEqual(t, f.Utilisation, 0.97)
 	assert.Less(t, calls, int64(f.Grants), "requests that arrive together share a call")
+}
+
+// A caller cancelled just as its reservation is made (its answer ready,
+// its context ended, both at once) must still give the reservation back.
+func TestCancelRightAfterTheReservationGivesItBack(t *testing.T) {
+	m := miniredis.RunT(t)
+	l, err := redislimiter.New(newClient(t, m.Addr()), "q", limiter.PerHour(1))
+	require.NoError(t, err)
+	require.NoError(t, l.Acquire(t.Context(), 1)) // full for an hour
+	for i := range 200 {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- l.Acquire(ctx, 1) }()
+		require.Eventually(t, func() bool {
+			st, err := l.Status(t.Context())
+			return err == nil && st.Queued == 1
+		}, 5*time.Second, 50*time.Microsecond)
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+		st, err := l.Status(t.Context())
+		require.NoError(t, err)
+		require.Zero(t, st.Queued, "round %d: the cancelled reservation is still queued", i)
+	}
 }
