@@ -128,6 +128,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error says that the task panicked, and with what value.
 func (p *PanicError) Error() string {
 	return fmt.Sprintf("executor: task panicked: %v", p.Value)
 }
