@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # and this filter drops the per-test chatter (failures keep all their lines).
 QUIET := grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|\s*--- (PASS|SKIP)|PASS$$)'
 
-.PHONY: test test-race bench lint demo up down
+.PHONY: test test-race bench lint install-check demo up down
 
 # -p 1: packages one at a time. The multi-process and fake-Descope tests
 # measure utilisation on the wall clock; on a 2-core machine, packages
@@ -25,11 +25,21 @@ bench:
 	cd bench && $(GO) run .
 
 lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
+	$(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
+	$(GO) run ./internal/tools/doccheck ./...
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \
 	else echo "docker-compose not installed: docker-compose.yml not checked"; fi
+
+# The README's install lines, tried from an empty module cache against a
+# file-based module proxy serving HEAD (the module is not published yet).
+install-check:
+	bash scripts/install-check
 
 demo:
 	$(GO) run ./cmd/ratelimit demo
