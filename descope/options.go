@@ -3,6 +3,7 @@ package descope
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/descope-mgmt/ratelimit/limiter"
@@ -11,7 +12,7 @@ import (
 // Option configures a [Transport].
 type Option func(*Transport) error
 
-// WithRoutes replaces DefaultRoutes with routes.
+// WithRoutes replaces DefaultRoutes with routes. The transport keeps a copy.
 func WithRoutes(routes ...Route) Option {
 	return func(t *Transport) error {
 		if len(routes) == 0 {
@@ -35,7 +36,8 @@ func WithBase(base http.RoundTripper) Option {
 }
 
 // WithMaxRetries sets how many times a request that met a 429 is sent again;
-// 0 never retries. Default: 2.
+// 0 never retries. Default: 2. A request made by a task of an executor
+// that retries itself is never retried here (see Transport.RoundTrip).
 func WithMaxRetries(n int) Option {
 	return func(t *Transport) error {
 		if n < 0 {
@@ -69,6 +71,59 @@ func WithMargin(d time.Duration) Option {
 func WithObserver(o limiter.Observer) Option {
 	return func(t *Transport) error {
 		t.observer = o
+		return nil
+	}
+}
+
+// WithUnmatched sets the catch-all route: the quota of a request that no
+// route matches. Its Path is not used. Default: [DefaultUnmatched],
+// Descope's backend-SDK limit of 1000 per 10s.
+func WithUnmatched(r Route) Option {
+	return func(t *Transport) error {
+		if r.Path == "" {
+			r.Path = "/*"
+		}
+		if err := r.validate(); err != nil {
+			return err
+		}
+		t.unmatched = r
+		return nil
+	}
+}
+
+// WithUnlimited exempts requests from every quota: a request whose path
+// matches one of paths (written as Route.Path: exact, or a prefix ending in
+// "/*", any API version) is sent at once, counts against nothing, and a 429
+// on it pauses nothing. For calls Descope limits per end user rather than
+// per project, such as authentication ("/v1/auth/*"). Default: none, every
+// request counts against some quota.
+func WithUnlimited(paths ...string) Option {
+	return func(t *Transport) error {
+		for _, p := range paths {
+			if !strings.HasPrefix(p, "/") {
+				return fmt.Errorf("descope: unlimited path %q, want one starting with /", p)
+			}
+		}
+		t.unlimited = append(t.unlimited, paths...)
+		return nil
+	}
+}
+
+// WithLearnedLimits sets how long a lowered limit lasts. When Descope
+// answers 429 to a request that was within its routes' limits by our own
+// count, the transport lowers the limit of the fullest quota of the
+// request to what Descope accepted, for every replica, for ttl; then the
+// configured limit applies again. 0 turns learning off. Default:
+// [DefaultLearnedLimitTTL], one hour.
+func WithLearnedLimits(ttl time.Duration) Option {
+	return func(t *Transport) error {
+		if ttl < 0 {
+			return fmt.Errorf("descope: learned limit TTL=%v, want 0 (off) or more", ttl)
+		}
+		if ttl > 0 && ttl < time.Millisecond {
+			return fmt.Errorf("descope: learned limit TTL=%v, want at least 1ms", ttl)
+		}
+		t.learnTTL = ttl
 		return nil
 	}
 }

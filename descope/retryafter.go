@@ -12,17 +12,32 @@ import (
 // carries no Retry-After.
 const DefaultBackoff = 60 * time.Second
 
+// MaxRetryAfter is the longest wait a Retry-After is believed for: a larger
+// value (or one that would overflow a time.Duration) is cut to it.
+const MaxRetryAfter = 24 * time.Hour
+
 // RetryAfter reads a Retry-After header value: whole seconds, or an HTTP
-// date (counted from now). Empty or unreadable: DefaultBackoff.
+// date (counted from now), at most MaxRetryAfter. Empty or unreadable:
+// DefaultBackoff.
 func RetryAfter(header string, now time.Time) time.Duration {
 	header = strings.TrimSpace(header)
-	if secs, err := strconv.Atoi(header); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
+	if secs, err := strconv.ParseUint(header, 10, 64); err == nil {
+		return time.Duration(min(secs, uint64(MaxRetryAfter/time.Second))) * time.Second
+	}
+	if _, err := strconv.ParseInt(header, 10, 64); err == nil {
+		return DefaultBackoff // negative: unreadable
+	}
+	if isDigits(header) {
+		return MaxRetryAfter // too many digits for 64 bits
 	}
 	if at, err := http.ParseTime(header); err == nil {
-		return max(0, at.Sub(now))
+		return min(max(0, at.Sub(now)), MaxRetryAfter)
 	}
 	return DefaultBackoff
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // ErrorRetryAfter is a classifier for executor.WithRetryAfter that reads the
@@ -71,9 +86,12 @@ func sdkRetryAfter(err error) (time.Duration, bool) {
 		if ra := info.MapIndex(reflect.ValueOf("Retry-After")); ra.IsValid() {
 			switch x := ra.Interface().(type) {
 			case int:
-				return time.Duration(x) * time.Second, true
+				return RetryAfter(strconv.Itoa(x), time.Now()), true
 			case float64:
-				return time.Duration(x * float64(time.Second)), true
+				if x != x || x < 0 { // NaN or negative
+					return DefaultBackoff, true
+				}
+				return time.Duration(min(x, MaxRetryAfter.Seconds()) * float64(time.Second)), true
 			case string:
 				return RetryAfter(x, time.Now()), true
 			}

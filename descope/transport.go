@@ -14,6 +14,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/descope-mgmt/ratelimit/executor"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/memory"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
@@ -23,25 +24,44 @@ import (
 // limits for every replica sharing the same Redis and project. It is safe
 // for concurrent use. Create one with [NewTransport] (Redis, for many
 // replicas) or [NewLocalTransport] (one process); Close it when done.
+//
+// RoundTrip never returns a response and an error together: an error means
+// no response (the request was not sent, or sending failed), and a response
+// is returned as Descope sent it, a 429 included when it is not retried.
 type Transport struct {
 	base       http.RoundTripper
-	routes     []Route
+	routes     []Route // a copy: the caller's slice may change
+	unmatched  Route
+	unlimited  []string
 	maxRetries int
 	margin     time.Duration // fixed margin; 0 means the default per window
 	prefix     string        // "{descope:<project>}:"
 	observer   limiter.Observer
+	learnTTL   time.Duration // 0: never lower a limit
+	ioTimeout  time.Duration // for the transport's own Redis calls
 	open       func(quotas []limiter.Quota) (limiter.Limiter, error)
+	learn      learnStore
 	close      func() error
 
-	mu       sync.Mutex
-	limiters map[string]limiter.Limiter // by the names of the matched routes
+	// A local transport reads its lowered limits when a request comes and
+	// this long has passed; a Redis one, on a ticker of its own.
+	lazyRefresh time.Duration
+
+	mu          sync.Mutex
+	limiters    map[string]limiter.Limiter // by the names of the matched routes
+	configured  map[string]limiter.Limit   // each quota's configured limit, by name
+	learned     map[string]int             // each quota's lowered Requests, by name
+	lastRefresh time.Time
 }
 
 // NewTransport returns a transport whose quotas live in Redis under keys
 // "{descope:<projectID>}:<route>" (one hash tag, so a Redis Cluster holds
 // each project's quotas in one slot). It subscribes to pause announcements,
 // so requests waiting in this process never leave while another replica's
-// 429 pause lasts.
+// 429 pause lasts, and it reads the limits other replicas lowered (see
+// [WithLearnedLimits]) now and then on a ticker: every tenth of the
+// shortest route window, between 10ms and 1s. The client must be able to
+// subscribe (a UniversalClient, not only a Scripter).
 func NewTransport(client goredis.UniversalClient, projectID string, opts ...Option) (*Transport, error) {
 	if client == nil {
 		return nil, errors.New("descope: Redis client is nil")
@@ -50,21 +70,34 @@ func NewTransport(client goredis.UniversalClient, projectID string, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), t.ioTimeout)
 	defer cancel()
 	w, err := redislimiter.NewWatcher(ctx, client)
 	if err != nil {
 		return nil, fmt.Errorf("descope: %w", err)
 	}
-	t.close = w.Close
 	t.open = func(quotas []limiter.Quota) (limiter.Limiter, error) {
 		return redislimiter.NewComposite(client, quotas, redislimiter.WithWatcher(w), redislimiter.WithObserver(t.observer))
 	}
+	t.learn = redisLearnStore{client}
+	if err := t.refreshLearned(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go t.watchLearned(t.refreshInterval(), stop, done)
+	t.close = sync.OnceValue(func() error {
+		close(stop)
+		<-done
+		return w.Close()
+	})
 	return t, nil
 }
 
 // NewLocalTransport returns a transport whose quotas live in store, for one
-// process (transports sharing a store share its quotas) and for tests.
+// process (transports sharing a store share its quotas) and for tests. Its
+// lowered limits (see [WithLearnedLimits]) are its own: share one Transport
+// in a process rather than making one per client.
 func NewLocalTransport(store *memory.Store, projectID string, opts ...Option) (*Transport, error) {
 	if store == nil {
 		return nil, errors.New("descope: store is nil")
@@ -77,6 +110,8 @@ func NewLocalTransport(store *memory.Store, projectID string, opts ...Option) (*
 	t.open = func(quotas []limiter.Quota) (limiter.Limiter, error) {
 		return store.Limiter(quotas, memory.WithObserver(t.observer))
 	}
+	t.learn = &localLearnStore{store: store, learned: map[string]localLearned{}}
+	t.lazyRefresh = t.refreshInterval()
 	return t, nil
 }
 
@@ -87,24 +122,35 @@ func newTransport(projectID string, opts []Option) (*Transport, error) {
 	t := &Transport{
 		base:       http.DefaultTransport,
 		routes:     DefaultRoutes,
+		unmatched:  DefaultUnmatched,
 		maxRetries: 2,
 		prefix:     "{descope:" + projectID + "}:",
+		learnTTL:   DefaultLearnedLimitTTL,
+		ioTimeout:  5 * time.Second,
 		limiters:   map[string]limiter.Limiter{},
+		configured: map[string]limiter.Limit{},
+		learned:    map[string]int{},
 	}
 	for _, opt := range opts {
 		if err := opt(t); err != nil {
 			return nil, err
 		}
 	}
-	for _, r := range t.routes {
+	t.routes = slices.Clone(t.routes)
+	t.unlimited = slices.Clone(t.unlimited)
+	for _, r := range append(t.routes, t.unmatched) {
 		if err := r.validate(); err != nil {
 			return nil, err
+		}
+		if c, ok := t.configured[r.name()]; !ok || r.Limit.Requests > c.Requests {
+			t.configured[r.name()] = r.Limit
 		}
 	}
 	return t, nil
 }
 
-// Close ends the transport's pause subscription.
+// Close stops the transport's pause subscription and its reading of
+// lowered limits. It waits for neither requests in flight nor waiters.
 func (t *Transport) Close() error { return t.close() }
 
 // marginFor is how much each window is widened (see WithMargin).
@@ -115,9 +161,40 @@ func (t *Transport) marginFor(w time.Duration) time.Duration {
 	return max(100*time.Millisecond, w/100)
 }
 
-// limiterFor returns the composite limiter over the routes that match a
-// request, making it on first use.
-func (t *Transport) limiterFor(method, path string) (limiter.Limiter, error) {
+// refreshInterval is how often lowered limits are read: a tenth of the
+// shortest window, between 10ms and 1s.
+func (t *Transport) refreshInterval() time.Duration {
+	shortest := t.unmatched.Limit.Window
+	for _, r := range t.routes {
+		shortest = min(shortest, r.Limit.Window)
+	}
+	return min(max(shortest/10, 10*time.Millisecond), time.Second)
+}
+
+// quotaNames lists each quota's name once.
+func (t *Transport) quotaNames() []string {
+	names := make([]string, 0, len(t.configured))
+	for n := range t.configured {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (t *Transport) observe(e limiter.Event) {
+	if t.observer != nil {
+		t.observer.Observe(e)
+	}
+}
+
+// match returns the routes that apply to a request: every route that
+// matches it, else the catch-all. It returns none for an exempt request.
+func (t *Transport) match(method, path string) []Route {
+	for _, p := range t.unlimited {
+		if pathMatches(p, false, path) {
+			return nil
+		}
+	}
 	var matched []Route
 	for _, r := range t.routes {
 		if r.matches(method, path) {
@@ -125,8 +202,14 @@ func (t *Transport) limiterFor(method, path string) (limiter.Limiter, error) {
 		}
 	}
 	if len(matched) == 0 {
-		return nil, nil
+		matched = []Route{t.unmatched}
 	}
+	return matched
+}
+
+// limiterFor returns the composite limiter over the given routes, making
+// it on first use, with each quota's lowered limit if it has one.
+func (t *Transport) limiterFor(matched []Route) (limiter.Limiter, error) {
 	names := make([]string, len(matched))
 	for i, r := range matched {
 		names[i] = r.name()
@@ -147,7 +230,8 @@ func (t *Transport) limiterFor(method, path string) (limiter.Limiter, error) {
 			byName[r.name()] = q
 			quotas = append(quotas, q)
 		}
-		widened := limiter.Limit{Requests: r.Limit.Requests, Window: r.Limit.Window + t.marginFor(r.Limit.Window)}
+		lim := t.effectiveLocked(r)
+		widened := limiter.Limit{Requests: lim.Requests, Window: lim.Window + t.marginFor(lim.Window)}
 		if !slices.Contains(q.Limits, widened) {
 			q.Limits = append(q.Limits, widened)
 		}
@@ -164,75 +248,127 @@ func (t *Transport) limiterFor(method, path string) (limiter.Limiter, error) {
 	return l, nil
 }
 
-// RoundTrip acquires one unit of every route that matches req, atomically,
-// then sends it. It honours req's context while it waits: a request whose
-// context ends is not sent, and its reservation is given back. On a 429
-// (status 429, or the E130429 error code) it pauses the matched quotas for
-// every replica for the Retry-After (60s if absent), and sends the request
-// again, up to WithMaxRetries, if its body can be replayed (GetBody); else
-// it returns the 429 response as it came.
+// maybeRefresh reads the lowered limits of a local transport when due.
+func (t *Transport) maybeRefresh(ctx context.Context) {
+	t.mu.Lock()
+	due := time.Since(t.lastRefresh) >= t.lazyRefresh
+	if due {
+		t.lastRefresh = time.Now()
+	}
+	t.mu.Unlock()
+	if due {
+		_ = t.refreshLearned(ctx) // in memory: it cannot fail
+	}
+}
+
+// RoundTrip acquires one unit of every route that matches req (of the
+// catch-all if none does; of none if [WithUnlimited] exempts it),
+// atomically, then sends it. It honours req's context while it waits: a
+// request whose context ends is not sent, and its reservation is given back.
+//
+// On a 429 (status 429, or the E130429 error code) it pauses every quota
+// the request counted against, for every replica, for the Retry-After (60s
+// if absent, at most 24h), plus the margin; it lowers the fullest quota's
+// limit if the request was within it (see [WithLearnedLimits]); then it
+// sends the request again, up to WithMaxRetries, if its body can be
+// replayed (GetBody) and its context allows the wait. Otherwise it returns
+// the 429 response as it came. When req's context belongs to a task of an
+// [executor.Executor] that retries on its own ([executor.OwnsRetries]),
+// the transport does not retry: the executor does, so a request is sent at
+// most as many times as the executor's attempts.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	l, err := t.limiterFor(req.Method, req.URL.Path)
+	ctx := req.Context()
+	if t.lazyRefresh > 0 {
+		t.maybeRefresh(ctx)
+	}
+	matched := t.match(req.Method, req.URL.Path)
+	if len(matched) == 0 {
+		return t.base.RoundTrip(req)
+	}
+	l, err := t.limiterFor(matched)
 	if err != nil {
 		return nil, err
 	}
-	if l == nil {
-		return t.base.RoundTrip(req)
+	if err := l.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("descope: %s %s: %w", req.Method, req.URL.Path, err)
 	}
-	ctx := req.Context()
+	retries := t.maxRetries
+	if executor.OwnsRetries(ctx) {
+		retries = 0
+	}
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	out := req
 	for attempt := 0; ; attempt++ {
-		if err := l.Acquire(ctx, 1); err != nil {
-			return nil, fmt.Errorf("descope: %s %s: %w", req.Method, req.URL.Path, err)
-		}
-		out := req
-		if attempt > 0 {
-			out = req.Clone(ctx)
-			if req.Body != nil && req.Body != http.NoBody {
-				if out.Body, err = req.GetBody(); err != nil {
-					return nil, fmt.Errorf("descope: replay body of %s %s: %w", req.Method, req.URL.Path, err)
-				}
-			}
-		}
 		resp, err := t.base.RoundTrip(out)
 		if err != nil {
 			return nil, err
 		}
-		limited, err := isRateLimited(resp)
-		if err != nil || !limited {
-			return resp, err
-		}
-		wait := RetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		if p, ok := l.(limiter.Pauser); ok {
-			if err := p.Pause(ctx, wait+t.marginFor(wait)); err != nil {
-				return resp, nil // the 429 still stands; the pause is best effort
-			}
-		}
-		replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-		if attempt >= t.maxRetries || !replayable {
+		if !isRateLimited(resp) {
 			return resp, nil
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		t.pushBack(ctx, l, matched, RetryAfter(resp.Header.Get("Retry-After"), time.Now()))
+		if attempt >= retries || !replayable {
+			return resp, nil
+		}
+		next := req.Clone(ctx)
+		if req.Body != nil && req.Body != http.NoBody {
+			if next.Body, err = req.GetBody(); err != nil {
+				return resp, nil // cannot replay: the 429 stands
+			}
+		}
+		// The pause makes this wait; a caller that cannot wait that long
+		// gets the 429 as it came.
+		if err := l.Acquire(ctx, 1); err != nil {
+			if next.Body != nil {
+				next.Body.Close()
+			}
+			return resp, nil
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
+		out = next
 	}
 }
 
+// pushBack answers a 429: every quota of the request is paused for wait
+// plus the margin, for every replica, and the fullest one's limit may be
+// lowered. Both run on a context of their own, bounded by the transport's
+// I/O timeout: a caller that gives up as the 429 arrives must not cost the
+// other replicas the pause.
+func (t *Transport) pushBack(ctx context.Context, l limiter.Limiter, matched []Route, wait time.Duration) {
+	if p, ok := l.(limiter.Pauser); ok {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.ioTimeout)
+		if err := p.Pause(pctx, wait+t.marginFor(wait)); err != nil {
+			t.observe(limiter.Event{Kind: limiter.Error, Err: err})
+		}
+		cancel()
+	}
+	t.learnFrom429(matched)
+}
+
 // isRateLimited reports whether resp is Descope's 429: status 429, or an
-// error body with code E130429. An error body it reads is put back.
-func isRateLimited(resp *http.Response) (bool, error) {
+// error body with code E130429. An error body it reads is put back, so the
+// caller reads the whole body; if reading it fails, the caller meets the
+// same error when it reads that far.
+func isRateLimited(resp *http.Response) bool {
 	if resp.StatusCode == http.StatusTooManyRequests {
-		return true, nil
+		return true
 	}
 	if resp.StatusCode < 400 || resp.Body == nil {
-		return false, nil
+		return false
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	rest := resp.Body
+	rest := io.Reader(resp.Body)
+	if err != nil {
+		rest = &errReader{err} // the error comes after the bytes that were read
+	}
 	resp.Body = struct {
 		io.Reader
 		io.Closer
-	}{io.MultiReader(bytes.NewReader(body), rest), rest}
-	if err != nil {
-		return false, err
-	}
-	return bytes.Contains(body, []byte(`"E130429"`)), nil
+	}{io.MultiReader(bytes.NewReader(body), rest), resp.Body}
+	return bytes.Contains(body, []byte(`"E130429"`))
 }
+
+type errReader struct{ err error }
+
+func (r *errReader) Read([]byte) (int, error) { return 0, r.err }

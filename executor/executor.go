@@ -35,6 +35,7 @@ type Executor struct {
 	concurrency int
 	attempts    int
 	retryAfter  func(error) (time.Duration, bool)
+	retries     bool  // retryAfter may answer true
 	err         error // a configuration error, returned by every call
 }
 
@@ -42,7 +43,7 @@ type Executor struct {
 // a bad option makes every call return an error matching ErrInvalidConfig,
 // before acquiring anything.
 func New(l limiter.Limiter, opts ...Option) *Executor {
-	e := &Executor{limiter: l, stopOnError: true, concurrency: 1, attempts: 3, retryAfter: RetryAfterMethod}
+	e := &Executor{limiter: l, stopOnError: true, concurrency: 1, attempts: 3, retryAfter: RetryAfterMethod, retries: true}
 	for _, opt := range opts {
 		opt(e)
 	}
@@ -85,7 +86,7 @@ func attempt[T any](ctx context.Context, e *Executor, task func(context.Context)
 			}
 		}
 		acquired = false
-		v, err := run(ctx, task)
+		v, err := run(e.taskContext(ctx), task)
 		if err == nil || n >= e.attempts {
 			return v, err
 		}
@@ -97,6 +98,28 @@ func attempt[T any](ctx context.Context, e *Executor, task func(context.Context)
 			return v, errors.Join(err, perr)
 		}
 	}
+}
+
+type ownsRetriesKey struct{}
+
+// taskContext marks ctx as a task's whose retries this executor owns, when
+// it may retry it.
+func (e *Executor) taskContext(ctx context.Context) context.Context {
+	if e.attempts > 1 && e.retries {
+		return context.WithValue(ctx, ownsRetriesKey{}, true)
+	}
+	return ctx
+}
+
+// OwnsRetries reports whether ctx is the context of a task that an
+// Executor retries on its own when the task's error asks for a wait
+// ([WithRetryAfter] with more than one attempt). An HTTP transport that
+// also retries on a 429 should send such a request once and leave the
+// retry to the executor: otherwise one task's request could be sent
+// attempts × retries times. descope.Transport does so.
+func OwnsRetries(ctx context.Context) bool {
+	owns, _ := ctx.Value(ownsRetriesKey{}).(bool)
+	return owns
 }
 
 // backOff makes the next acquisition wait: a pause of the quota for every

@@ -36,6 +36,7 @@ func WithConcurrency(n int) Option {
 // A nil classify turns retries off.
 func WithRetryAfter(classify func(error) (time.Duration, bool)) Option {
 	return func(e *Executor) {
+		e.retries = classify != nil
 		if classify == nil {
 			classify = func(error) (time.Duration, bool) { return 0, false }
 		}

@@ -21,6 +21,13 @@ const (
 	FallbackEnter
 	// FallbackLeave: the backend answered a probe; grants come from it again.
 	FallbackLeave
+	// LimitLowered: the limit of the quota Key was lowered to Limit, below
+	// its configured one, because the API it guards refused a request that
+	// was within it (see package descope's learned limits).
+	LimitLowered
+	// LimitRestored: a lowered limit of the quota Key expired; Limit, the
+	// configured one, applies again.
+	LimitRestored
 )
 
 // String returns the kind's lower-case name.
@@ -38,6 +45,10 @@ func (k EventKind) String() string {
 		return "fallback-enter"
 	case FallbackLeave:
 		return "fallback-leave"
+	case LimitLowered:
+		return "limit-lowered"
+	case LimitRestored:
+		return "limit-restored"
 	}
 	return "unknown"
 }
@@ -55,6 +66,10 @@ type Event struct {
 	Wait time.Duration
 	// Err is the backend's error (Error only).
 	Err error
+	// Key is the quota whose limit changed (LimitLowered, LimitRestored).
+	Key string
+	// Limit is the quota's limit from now on (LimitLowered, LimitRestored).
+	Limit Limit
 }
 
 // Observer receives an Event for every decision a limiter makes. Observe is

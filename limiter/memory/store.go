@@ -41,6 +41,19 @@ func (s *Store) pauses() <-chan struct{} {
 	return s.paused
 }
 
+// Used returns how many units of the quota key were granted in the window
+// of length window ending now: the memory twin of the Redis backend's
+// Status.Used. A key no limiter of the store names has none.
+func (s *Store) Used(key string, window time.Duration) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.quotas[key]
+	if q == nil {
+		return 0
+	}
+	return q.ring.Used(s.now(), int64(window))
+}
+
 // Limiter returns a limiter that grants a request only at a time every one
 // of quotas allows, recording it in all of them at once. Quotas with the
 // same key in one Store are one quota, whichever limiter names them; every

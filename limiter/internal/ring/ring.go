@@ -113,6 +113,12 @@ func (r *Ring) Remaining(now int64, requests int, window int64) int {
 	return max(0, requests-r.newer(now-window))
 }
 
+// Used returns how many units were granted in the window of length window
+// ending at now: after now-window, not after now.
+func (r *Ring) Used(now, window int64) int {
+	return r.newer(now-window) - r.newer(now)
+}
+
 // Cancel removes up to n units granted at exactly at, and moves the units
 // granted after them back into their place. It returns how many it removed.
 //

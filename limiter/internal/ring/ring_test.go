@@ -44,3 +44,14 @@ func TestRemainingAndCancel(t *testing.T) {
 	assert.Equal(t, 3, r.Remaining(20, 5, 100))
 	assert.Equal(t, []int64{10, 20}, []int64{r.Newest(2), r.Newest(1)})
 }
+
+func TestUsedCountsTheWindowEndingNowAndNotTheQueue(t *testing.T) {
+	r := New(5)
+	r.Record(10, 2, 0)
+	r.Record(20, 1, 0)
+	r.Record(150, 2, 0) // reserved after now
+	assert.Equal(t, 3, r.Used(20, 100))
+	assert.Equal(t, 1, r.Used(110, 100), "the two at 10 left at 110; the two at 150 are not granted yet")
+	assert.Equal(t, 2, r.Used(200, 100))
+	assert.Equal(t, 0, r.Used(300, 100))
+}

@@ -1,0 +1,276 @@
+package descope
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/limiter/memory"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
+)
+
+// Learned limits.
+//
+// Descope's real limit can be lower than the route says: another plan,
+// another client on the same project, a changed page. Our own count proves
+// it: every request the transport sends was within its routes' limits, so a
+// 429 means Descope counted more than we did, or allows less. The
+// transport then lowers the limit of the quota that was fullest, to the
+// number of requests Descope accepted in its window before the refusal
+// (what this project sent in the window, less the refused one), and stores
+// it beside the quota, where every replica reads it, including replicas
+// that start later. Two guards keep a 429 that has another cause (a burst
+// from another client) from doing lasting harm: one 429 lowers a limit to
+// no less than half of what it was, and a lowered limit expires (see
+// WithLearnedLimits). It is never raised above the configured limit: when
+// it expires, the configured limit applies again, and if that is still too
+// high, one more 429 lowers it again.
+
+// DefaultLearnedLimitTTL is how long a lowered limit lasts by default.
+const DefaultLearnedLimitTTL = time.Hour
+
+// LearnedKey is where the lowered limit of the quota key is stored in
+// Redis: beside it, in the same Cluster slot. The value is the number of
+// requests per the route's window; the key expires when the lowered limit
+// does.
+func LearnedKey(quotaKey string) string { return quotaKey + ":learned" }
+
+// learnStore keeps lowered limits and reads how full a quota is.
+type learnStore interface {
+	// load returns the lowered limit stored for each key, 0 for none.
+	load(ctx context.Context, keys []string) ([]int, error)
+	// lower stores n for key for ttl, unless a lower value is stored, and
+	// returns the value now stored.
+	lower(ctx context.Context, key string, n int, ttl time.Duration) (int, error)
+	// used returns how many units of key were granted in the window of the
+	// given length ending now.
+	used(ctx context.Context, key string, limit limiter.Limit) (int, error)
+}
+
+// redisLearnStore keeps lowered limits beside the quotas in Redis.
+type redisLearnStore struct{ client goredis.UniversalClient }
+
+// lowerScript sets KEYS[1] to ARGV[1] for ARGV[2] ms unless it holds a
+// lower value; it returns the value held after.
+var lowerScript = goredis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]))
+local n = tonumber(ARGV[1])
+if cur and cur <= n then return cur end
+redis.call('SET', KEYS[1], n, 'PX', ARGV[2])
+return n
+`)
+
+func (s redisLearnStore) load(ctx context.Context, keys []string) ([]int, error) {
+	out := make([]int, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	learned := make([]string, len(keys))
+	for i, k := range keys {
+		learned[i] = LearnedKey(k)
+	}
+	vals, err := s.client.MGet(ctx, learned...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("descope: read learned limits: %w", err)
+	}
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			fmt.Sscan(str, &out[i]) // a value we did not write reads as none
+		}
+	}
+	return out, nil
+}
+
+func (s redisLearnStore) lower(ctx context.Context, key string, n int, ttl time.Duration) (int, error) {
+	v, err := lowerScript.Run(ctx, s.client, []string{LearnedKey(key)}, n, ttl.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("descope: store learned limit of %q: %w", key, err)
+	}
+	return v, nil
+}
+
+func (s redisLearnStore) used(ctx context.Context, key string, limit limiter.Limit) (int, error) {
+	l, err := redislimiter.New(s.client, key, limit)
+	if err != nil {
+		return 0, err
+	}
+	st, err := l.Status(ctx)
+	return st.Used, err
+}
+
+// localLearnStore keeps lowered limits in one process.
+type localLearnStore struct {
+	store *memory.Store
+
+	mu      sync.Mutex
+	learned map[string]localLearned
+}
+
+type localLearned struct {
+	n       int
+	expires time.Time
+}
+
+func (s *localLearnStore) load(_ context.Context, keys []string) ([]int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]int, len(keys))
+	now := time.Now()
+	for i, k := range keys {
+		if l, ok := s.learned[k]; ok && now.Before(l.expires) {
+			out[i] = l.n
+		}
+	}
+	return out, nil
+}
+
+func (s *localLearnStore) lower(_ context.Context, key string, n int, ttl time.Duration) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.learned[key]; ok && time.Now().Before(l.expires) && l.n <= n {
+		return l.n, nil
+	}
+	s.learned[key] = localLearned{n: n, expires: time.Now().Add(ttl)}
+	return n, nil
+}
+
+func (s *localLearnStore) used(_ context.Context, key string, limit limiter.Limit) (int, error) {
+	return s.store.Used(key, limit.Window), nil
+}
+
+// learnFrom429 lowers the limit of the fullest of the quotas a refused
+// request counted against, if our own count says it was within its limit.
+// It runs on a context of its own: a caller that gives up must not cost
+// every replica the lesson.
+func (t *Transport) learnFrom429(matched []Route) {
+	if t.learnTTL == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.ioTimeout)
+	defer cancel()
+	var (
+		fullest          string
+		fullestUsed      int
+		fullestFill      = -1.0
+		effective, limit int
+	)
+	for _, r := range matched {
+		eff := t.effective(r)
+		used, err := t.learn.used(ctx, t.prefix+r.name(), r.Limit)
+		if err != nil {
+			t.observe(limiter.Event{Kind: limiter.Error, Key: t.prefix + r.name(), Err: err})
+			return
+		}
+		if fill := float64(used) / float64(eff.Requests); fill > fullestFill {
+			fullest, fullestUsed, fullestFill = r.name(), used, fill
+			effective, limit = eff.Requests, r.Limit.Requests
+		}
+	}
+	if fullest == "" || fullestUsed > effective {
+		return // our own count was over the limit: nothing to learn
+	}
+	n := max(fullestUsed-1, (effective+1)/2, 1)
+	if n >= effective {
+		return
+	}
+	stored, err := t.learn.lower(ctx, t.prefix+fullest, n, t.learnTTL)
+	if err != nil {
+		t.observe(limiter.Event{Kind: limiter.Error, Key: t.prefix + fullest, Err: err})
+		return
+	}
+	t.adopt(map[string]int{fullest: min(stored, limit)})
+}
+
+// refreshLearned reads every quota's stored lowered limit and adopts what
+// changed: lowered by another replica, or expired.
+func (t *Transport) refreshLearned(ctx context.Context) error {
+	names := t.quotaNames()
+	keys := make([]string, len(names))
+	for i, n := range names {
+		keys[i] = t.prefix + n
+	}
+	vals, err := t.learn.load(ctx, keys)
+	if err != nil {
+		return err
+	}
+	got := make(map[string]int, len(names))
+	for i, n := range names {
+		got[n] = vals[i]
+	}
+	t.adopt(got)
+	return nil
+}
+
+// adopt sets the lowered limits given (0: none) and, if any changed, makes
+// new limiters for the requests that follow. A limiter already waiting
+// keeps the reservation it has.
+func (t *Transport) adopt(learned map[string]int) {
+	var events []limiter.Event
+	t.mu.Lock()
+	for name, n := range learned {
+		conf, ok := t.configured[name]
+		if !ok {
+			continue
+		}
+		if n <= 0 || n >= conf.Requests {
+			n = 0 // none, or not below the configured limit: never raised above it
+		}
+		if t.learned[name] == n {
+			continue
+		}
+		if n == 0 {
+			delete(t.learned, name)
+			events = append(events, limiter.Event{Kind: limiter.LimitRestored, Key: t.prefix + name, Limit: conf})
+		} else {
+			t.learned[name] = n
+			events = append(events, limiter.Event{Kind: limiter.LimitLowered, Key: t.prefix + name, Limit: limiter.Limit{Requests: n, Window: conf.Window}})
+		}
+	}
+	if len(events) > 0 {
+		clear(t.limiters)
+	}
+	t.mu.Unlock()
+	for _, e := range events {
+		t.observe(e)
+	}
+}
+
+// effective is r's limit with the lowered limit of its quota, if any.
+func (t *Transport) effective(r Route) limiter.Limit {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.effectiveLocked(r)
+}
+
+func (t *Transport) effectiveLocked(r Route) limiter.Limit {
+	lim := r.Limit
+	if n := t.learned[r.name()]; n > 0 && n < lim.Requests {
+		lim.Requests = n
+	}
+	return lim
+}
+
+// watchLearned refreshes the lowered limits every interval until stop is
+// closed.
+func (t *Transport) watchLearned(interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), t.ioTimeout)
+			if err := t.refreshLearned(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				t.observe(limiter.Event{Kind: limiter.Error, Err: err})
+			}
+			cancel()
+		}
+	}
+}
