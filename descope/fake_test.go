@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,9 @@ import (
 // fakeDescope enforces routes the harshest way the docs allow: exact
 // sliding windows on arrival times, and on a breach a 429 with Retry-After
 // and the E130429 body, then every call to the route refused for the
-// backoff.
+// backoff. Like Descope, it counts an endpoint under any API version
+// against the same limit (/v2/mgmt/user/search is the documented
+// /v1/mgmt/user/search).
 type fakeDescope struct {
 	*httptest.Server
 	routes []fakeRoute
@@ -50,11 +53,17 @@ func newFakeDescope(t *testing.T, routes ...fakeRoute) *fakeDescope {
 	return f
 }
 
+// apiVersion is the version segment Descope ignores when it counts: the
+// same endpoint under /v1 and /v2 is one limit.
+var apiVersion = regexp.MustCompile(`^/v[0-9]+/`)
+
 func (r *fakeRoute) matches(path string) bool {
-	if prefix, ok := strings.CutSuffix(r.path, "/*"); ok {
+	pattern := apiVersion.ReplaceAllString(r.path, "/")
+	path = apiVersion.ReplaceAllString(path, "/")
+	if prefix, ok := strings.CutSuffix(pattern, "/*"); ok {
 		return path == prefix || strings.HasPrefix(path, prefix+"/")
 	}
-	return path == r.path
+	return path == pattern
 }
 
 func (f *fakeDescope) serve(w http.ResponseWriter, req *http.Request) {
@@ -148,4 +157,16 @@ func (f *fakeDescope) refusalsOf(route string) []time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]time.Time(nil), f.refused[route]...)
+}
+
+// setLimit changes a route's limit from now on, as when another client
+// starts using the same project.
+func (f *fakeDescope) setLimit(route string, limit limiter.Limit) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.routes {
+		if f.routes[i].name == route {
+			f.routes[i].limit = limit
+		}
+	}
 }

@@ -21,8 +21,10 @@ import (
 // it: every request the transport sends was within its routes' limits, so a
 // 429 means Descope counted more than we did, or allows less. The
 // transport then lowers the limit of the quota that was fullest, to the
-// number of requests Descope accepted in its window before the refusal
-// (what this project sent in the window, less the refused one), and stores
+// number of requests Descope accepted in its window: what every replica
+// sent in the window ending now, less the requests refused since the first
+// 429 of that window (counted beside the quota, so that a burst refused at
+// once is counted whole), and stores
 // it beside the quota, where every replica reads it, including replicas
 // that start later. Two guards keep a 429 that has another cause (a burst
 // from another client) from doing lasting harm: one 429 lowers a limit to
@@ -33,6 +35,9 @@ import (
 
 // DefaultLearnedLimitTTL is how long a lowered limit lasts by default.
 const DefaultLearnedLimitTTL = time.Hour
+
+// refusedKey counts the 429s of a quota within one window.
+func refusedKey(quotaKey string) string { return quotaKey + ":refused" }
 
 // LearnedKey is where the lowered limit of the quota key is stored in
 // Redis: beside it, in the same Cluster slot. The value is the number of
@@ -50,6 +55,9 @@ type learnStore interface {
 	// used returns how many units of key were granted in the window of the
 	// given length ending now.
 	used(ctx context.Context, key string, limit limiter.Limit) (int, error)
+	// refused counts one more 429 of key and returns how many there were
+	// since the first of them, within one window.
+	refused(ctx context.Context, key string, window time.Duration) (int, error)
 }
 
 // redisLearnStore keeps lowered limits beside the quotas in Redis.
@@ -64,6 +72,22 @@ if cur and cur <= n then return cur end
 redis.call('SET', KEYS[1], n, 'PX', ARGV[2])
 return n
 `)
+
+// refusedScript counts a 429 in KEYS[1], which lasts ARGV[1] ms from the
+// first one.
+var refusedScript = goredis.NewScript(`
+local c = redis.call('INCR', KEYS[1])
+if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return c
+`)
+
+func (s redisLearnStore) refused(ctx context.Context, key string, window time.Duration) (int, error) {
+	c, err := refusedScript.Run(ctx, s.client, []string{refusedKey(key)}, window.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("descope: count 429s of %q: %w", key, err)
+	}
+	return c, nil
+}
 
 func (s redisLearnStore) load(ctx context.Context, keys []string) ([]int, error) {
 	out := make([]int, len(keys))
@@ -109,6 +133,7 @@ type localLearnStore struct {
 
 	mu      sync.Mutex
 	learned map[string]localLearned
+	refusal map[string]localLearned // n: 429s since expires-window
 }
 
 type localLearned struct {
@@ -139,51 +164,64 @@ func (s *localLearnStore) lower(_ context.Context, key string, n int, ttl time.D
 	return n, nil
 }
 
+func (s *localLearnStore) refused(_ context.Context, key string, window time.Duration) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, now := s.refusal[key], time.Now()
+	if !now.Before(r.expires) {
+		r = localLearned{expires: now.Add(window)}
+	}
+	r.n++
+	s.refusal[key] = r
+	return r.n, nil
+}
+
 func (s *localLearnStore) used(_ context.Context, key string, limit limiter.Limit) (int, error) {
 	return s.store.Used(key, limit.Window), nil
 }
 
 // learnFrom429 lowers the limit of the fullest of the quotas a refused
-// request counted against, if our own count says it was within its limit.
-// It runs on a context of its own: a caller that gives up must not cost
-// every replica the lesson.
-func (t *Transport) learnFrom429(matched []Route) {
+// request counted against, if our own count says it was within the limit
+// that request was granted under (enforced, one per route). It runs on a
+// context of its own: a caller that gives up must not cost every replica
+// the lesson.
+func (t *Transport) learnFrom429(matched []Route, enforced []int) {
 	if t.learnTTL == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), t.ioTimeout)
 	defer cancel()
-	var (
-		fullest          string
-		fullestUsed      int
-		fullestFill      = -1.0
-		effective, limit int
-	)
-	for _, r := range matched {
-		eff := t.effective(r)
+	fullest, fullestUsed, fullestFill := -1, 0, -1.0
+	for i, r := range matched {
 		used, err := t.learn.used(ctx, t.prefix+r.name(), r.Limit)
 		if err != nil {
 			t.observe(limiter.Event{Kind: limiter.Error, Key: t.prefix + r.name(), Err: err})
 			return
 		}
-		if fill := float64(used) / float64(eff.Requests); fill > fullestFill {
-			fullest, fullestUsed, fullestFill = r.name(), used, fill
-			effective, limit = eff.Requests, r.Limit.Requests
+		if fill := float64(used) / float64(enforced[i]); fill > fullestFill {
+			fullest, fullestUsed, fullestFill = i, used, fill
 		}
 	}
-	if fullest == "" || fullestUsed > effective {
+	if fullest < 0 || fullestUsed > enforced[fullest] {
 		return // our own count was over the limit: nothing to learn
 	}
-	n := max(fullestUsed-1, (effective+1)/2, 1)
-	if n >= effective {
-		return
-	}
-	stored, err := t.learn.lower(ctx, t.prefix+fullest, n, t.learnTTL)
+	r := matched[fullest]
+	key := t.prefix + r.name()
+	refused, err := t.learn.refused(ctx, key, r.Limit.Window)
 	if err != nil {
-		t.observe(limiter.Event{Kind: limiter.Error, Key: t.prefix + fullest, Err: err})
+		t.observe(limiter.Event{Kind: limiter.Error, Key: key, Err: err})
 		return
 	}
-	t.adopt(map[string]int{fullest: min(stored, limit)})
+	n := max(fullestUsed-refused, (enforced[fullest]+1)/2, 1)
+	if n >= t.effective(r).Requests {
+		return // nothing lower than what is in force
+	}
+	stored, err := t.learn.lower(ctx, key, n, t.learnTTL)
+	if err != nil {
+		t.observe(limiter.Event{Kind: limiter.Error, Key: key, Err: err})
+		return
+	}
+	t.adopt(map[string]int{r.name(): min(stored, r.Limit.Requests)})
 }
 
 // refreshLearned reads every quota's stored lowered limit and adopts what

@@ -110,7 +110,7 @@ func NewLocalTransport(store *memory.Store, projectID string, opts ...Option) (*
 	t.open = func(quotas []limiter.Quota) (limiter.Limiter, error) {
 		return store.Limiter(quotas, memory.WithObserver(t.observer))
 	}
-	t.learn = &localLearnStore{store: store, learned: map[string]localLearned{}}
+	t.learn = &localLearnStore{store: store, learned: map[string]localLearned{}, refusal: map[string]localLearned{}}
 	t.lazyRefresh = t.refreshInterval()
 	return t, nil
 }
@@ -208,8 +208,9 @@ func (t *Transport) match(method, path string) []Route {
 }
 
 // limiterFor returns the composite limiter over the given routes, making
-// it on first use, with each quota's lowered limit if it has one.
-func (t *Transport) limiterFor(matched []Route) (limiter.Limiter, error) {
+// it on first use, with each quota's lowered limit if it has one, and the
+// Requests it enforces for each route.
+func (t *Transport) limiterFor(matched []Route) (limiter.Limiter, []int, error) {
 	names := make([]string, len(matched))
 	for i, r := range matched {
 		names[i] = r.name()
@@ -217,8 +218,12 @@ func (t *Transport) limiterFor(matched []Route) (limiter.Limiter, error) {
 	id := strings.Join(names, "\n")
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	enforced := make([]int, len(matched))
+	for i, r := range matched {
+		enforced[i] = t.effectiveLocked(r).Requests
+	}
 	if l, ok := t.limiters[id]; ok {
-		return l, nil
+		return l, enforced, nil
 	}
 	// Routes with one name are one quota with several limits.
 	byName := map[string]*limiter.Quota{}
@@ -242,10 +247,10 @@ func (t *Transport) limiterFor(matched []Route) (limiter.Limiter, error) {
 	}
 	l, err := t.open(flat)
 	if err != nil {
-		return nil, fmt.Errorf("descope: %w", err)
+		return nil, nil, fmt.Errorf("descope: %w", err)
 	}
 	t.limiters[id] = l
-	return l, nil
+	return l, enforced, nil
 }
 
 // maybeRefresh reads the lowered limits of a local transport when due.
@@ -285,7 +290,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if len(matched) == 0 {
 		return t.base.RoundTrip(req)
 	}
-	l, err := t.limiterFor(matched)
+	l, enforced, err := t.limiterFor(matched)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +311,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !isRateLimited(resp) {
 			return resp, nil
 		}
-		t.pushBack(ctx, l, matched, RetryAfter(resp.Header.Get("Retry-After"), time.Now()))
+		t.pushBack(ctx, l, matched, enforced, RetryAfter(resp.Header.Get("Retry-After"), time.Now()))
 		if attempt >= retries || !replayable {
 			return resp, nil
 		}
@@ -335,7 +340,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // lowered. Both run on a context of their own, bounded by the transport's
 // I/O timeout: a caller that gives up as the 429 arrives must not cost the
 // other replicas the pause.
-func (t *Transport) pushBack(ctx context.Context, l limiter.Limiter, matched []Route, wait time.Duration) {
+func (t *Transport) pushBack(ctx context.Context, l limiter.Limiter, matched []Route, enforced []int, wait time.Duration) {
 	if p, ok := l.(limiter.Pauser); ok {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.ioTimeout)
 		if err := p.Pause(pctx, wait+t.marginFor(wait)); err != nil {
@@ -343,7 +348,7 @@ func (t *Transport) pushBack(ctx context.Context, l limiter.Limiter, matched []R
 		}
 		cancel()
 	}
-	t.learnFrom429(matched)
+	t.learnFrom429(matched, enforced)
 }
 
 // isRateLimited reports whether resp is Descope's 429: status 429, or an

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/descope-mgmt/ratelimit/descope"
+	"github.com/descope-mgmt/ratelimit/executor"
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/memory"
@@ -90,13 +91,16 @@ func TestReplicasNeverTrigger429(t *testing.T) {
 				{"user-update", "/v1/mgmt/user/update", limiter.Limit{Requests: 40, Window: 2 * time.Second}},
 				{"user-search", "/v1/mgmt/user/search", limiter.Limit{Requests: 40, Window: 2 * time.Second}},
 				{"user-mgmt", "/v1/mgmt/user/*", limiter.Limit{Requests: 100, Window: 2 * time.Second}},
+				{"mgmt", "/v1/mgmt/*", limiter.Limit{Requests: 150, Window: 2 * time.Second}},
 			} {
 				dr, fr := route(r.name, r.path, r.limit)
 				routes, fakes = append(routes, dr), append(fakes, fr)
 			}
 			fake := newFakeDescope(t, fakes...)
 			project := "p" + strings.ReplaceAll(redistest.Key(t)[len("ratelimit-test:"):], "/", "-")
-			paths := []string{"/v1/mgmt/user/create", "/v1/mgmt/user/create/batch", "/v1/mgmt/user/update", "/v1/mgmt/user/search"}
+			// The SDK's exact paths: searches go out under /v2; and a
+			// management path no route names, counted by mgmt.
+			paths := []string{"/v1/mgmt/user/create", "/v1/mgmt/user/create/batch", "/v1/mgmt/user/update", "/v2/mgmt/user/search", "/v1/mgmt/user", "/v2/mgmt/something/new"}
 
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
@@ -127,9 +131,10 @@ func TestReplicasNeverTrigger429(t *testing.T) {
 			wg.Wait()
 			refused, figures := fake.report()
 			create := figures["user-create"]
-			t.Logf("figures: %s, %d replicas x %d goroutines, 5s: %d requests sent, %d 429s; user-create %d (busiest 2s window %d of 10, utilisation %.1f%%), update %d, search %d, user-mgmt %d (busiest %d of 100)",
+			t.Logf("figures: %s, %d replicas x %d goroutines, 5s: %d requests sent, %d 429s; user-create %d (busiest 2s window %d of 10, utilisation %.1f%%), update %d, search (/v2) %d, user-mgmt %d (busiest %d of 100), mgmt %d (busiest %d of 150)",
 				b.name, replicas, workers, sent.Load(), refused, create.Grants, create.Most, 100*create.Utilisation,
-				figures["user-update"].Grants, figures["user-search"].Grants, figures["user-mgmt"].Grants, figures["user-mgmt"].Most)
+				figures["user-update"].Grants, figures["user-search"].Grants, figures["user-mgmt"].Grants, figures["user-mgmt"].Most,
+				figures["mgmt"].Grants, figures["mgmt"].Most)
 			assert.Zero(t, refused, "no request may meet a 429")
 			assert.Zero(t, failed.Load())
 			for _, r := range fakes {
@@ -237,6 +242,15 @@ func TestRetryAfterHeader(t *testing.T) {
 	assert.Equal(t, 30*time.Second, descope.RetryAfter(now.Add(30*time.Second).Format(http.TimeFormat), now))
 	assert.Equal(t, descope.DefaultBackoff, descope.RetryAfter("", now))
 	assert.Equal(t, descope.DefaultBackoff, descope.RetryAfter("soon", now))
+	assert.Equal(t, descope.DefaultBackoff, descope.RetryAfter("-5", now))
+	// Too large for a time.Duration: cut to the most a Retry-After is
+	// believed for, never negative (which would pause nothing).
+	assert.Equal(t, descope.MaxRetryAfter, descope.RetryAfter("9223372037", now))
+	assert.Equal(t, descope.MaxRetryAfter, descope.RetryAfter("99999999999999999999999", now))
+	assert.Equal(t, descope.MaxRetryAfter, descope.RetryAfter(now.Add(1000*time.Hour).Format(http.TimeFormat), now))
+	d, ok := descope.ErrorRetryAfter(&Error{Code: "E130429", Info: map[string]any{"Retry-After": 1e12}})
+	assert.True(t, ok)
+	assert.Equal(t, descope.MaxRetryAfter, d)
 }
 
 // Error has the shape of the Descope SDK's descope.Error.
@@ -273,8 +287,186 @@ func TestBadConfig(t *testing.T) {
 		{"p", []descope.Option{descope.WithRoutes(descope.Route{Path: "/v1/x"})}, "requests=0"},
 		{"p", []descope.Option{descope.WithMaxRetries(-1)}, "max retries=-1"},
 		{"p", []descope.Option{descope.WithMargin(0)}, "margin=0s"},
+		{"p", []descope.Option{descope.WithLearnedLimits(-time.Second)}, "learned limit TTL=-1s"},
+		{"p", []descope.Option{descope.WithUnlimited("v1/auth/*")}, `unlimited path "v1/auth/*"`},
+		{"p", []descope.Option{descope.WithUnmatched(descope.Route{Name: "x"})}, "requests=0"},
 	} {
 		_, err := descope.NewLocalTransport(s, tc.project, tc.opts...)
 		assert.ErrorContains(t, err, tc.text)
+	}
+}
+
+// A route written as Descope documents it counts the same endpoint under
+// any API version, unless it pins its version.
+func TestRoutesMatchAnyAPIVersion(t *testing.T) {
+	search := descope.Route{Path: "/v1/mgmt/user/search", Limit: limiter.PerSecond(100), Name: "search"}
+	pinned := search
+	pinned.ExactVersion, pinned.Name = true, "pinned"
+	users := descope.Route{Path: "/v1/mgmt/user/*", Limit: limiter.PerSecond(100), Name: "users"}
+	for _, tc := range []struct {
+		path string
+		want []string // quotas charged
+	}{
+		{"/v1/mgmt/user/search", []string{"pinned", "search", "users"}},
+		{"/v2/mgmt/user/search", []string{"search", "users"}},
+		{"/v10/mgmt/user/search", []string{"search", "users"}},
+		{"/v2/mgmt/user/../user/search", []string{"search", "users"}},
+		{"/v2/mgmt/user/search/test", []string{"users"}},
+		{"/mgmt/user/search", []string{"unmatched"}},    // no version: not the documented endpoint
+		{"/vx/mgmt/user/search", []string{"unmatched"}}, // not a version
+		{"/v2/keys/P2abc", []string{"unmatched"}},
+	} {
+		m := miniredis.RunT(t)
+		c := goredis.NewClient(&goredis.Options{Addr: m.Addr()})
+		tr, err := descope.NewTransport(c, "p", descope.WithRoutes(search, pinned, users), descope.WithBase(okTransport{}))
+		require.NoError(t, err)
+		code, err := call(t.Context(), &http.Client{Transport: tr}, "https://api.descope.com"+tc.path)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, code)
+		var charged []string
+		for _, k := range m.Keys() {
+			charged = append(charged, strings.TrimPrefix(k, "{descope:p}:"))
+		}
+		assert.Equal(t, tc.want, charged, tc.path)
+		require.NoError(t, tr.Close())
+		require.NoError(t, c.Close())
+	}
+}
+
+// A path the user exempts counts against no quota, and its 429 pauses
+// nothing; every other path counts against something.
+func TestUnlimitedPathsAreExplicit(t *testing.T) {
+	store := memory.NewStore()
+	var sends atomic.Int64
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		sends.Add(1)
+		return tooManyResponse(req, "1"), nil
+	})
+	tr, err := descope.NewLocalTransport(store, "p", descope.WithBase(base), descope.WithUnlimited("/v1/auth/*"), descope.WithMaxRetries(0))
+	require.NoError(t, err)
+	c := &http.Client{Transport: tr}
+	for range 3 {
+		code, err := call(t.Context(), c, "https://api.descope.com/v1/auth/otp/signin")
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusTooManyRequests, code, "returned as it came")
+	}
+	assert.Equal(t, int64(3), sends.Load(), "an exempt request is sent at once, even after its 429s")
+	assert.Zero(t, store.Used("{descope:p}:unmatched", time.Minute))
+
+	// A path outside the exemption, and outside every route: the catch-all.
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	code, err := call(ctx, c, "https://api.descope.com/v2/auth/otp/signin") // exempt under any version too
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusTooManyRequests, code)
+	code, err = call(ctx, c, "https://api.descope.com/v2/keys/p")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusTooManyRequests, code)
+	assert.Equal(t, 1, store.Used("{descope:p}:unmatched", time.Minute), "counted by the catch-all")
+	_, err = call(ctx, c, "https://api.descope.com/v2/keys/p")
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "its 429 paused the catch-all for the Retry-After")
+}
+
+// A 429 on a management path no route names pauses the catch-all it
+// counted against, for every replica: the next request goes out only after
+// the Retry-After.
+func TestA429OnAnUnknownPathPausesIt(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			other := descope.Route{Limit: limiter.PerSecond(50), Name: "unmatched"}
+			fake := newFakeDescope(t, fakeRoute{name: "unmatched", path: "/v1/mgmt/something/new", limit: other.Limit, backoff: time.Second})
+			only := descope.Route{Path: "/v1/mgmt/user/create", Limit: limiter.PerSecond(10), Name: "user-create"}
+			project := projectFor(t)
+			a := &http.Client{Transport: b.replica(t, project, descope.WithRoutes(only), descope.WithUnmatched(other), descope.WithMaxRetries(0))}
+			bc := &http.Client{Transport: b.replica(t, project, descope.WithRoutes(only), descope.WithUnmatched(other))}
+			fake.forceNext429("unmatched", 1, 0)
+			code, err := call(t.Context(), a, fake.URL+"/v2/mgmt/something/new")
+			require.NoError(t, err)
+			require.Equal(t, http.StatusTooManyRequests, code)
+			refusedAt := fake.refusalsOf("unmatched")[0]
+			code, err = call(t.Context(), bc, fake.URL+"/v2/mgmt/something/new")
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, code)
+			arrivals := fake.arrivalsOf("unmatched")
+			require.Len(t, arrivals, 1)
+			gap := arrivals[0].Sub(refusedAt)
+			t.Logf("figures: %s: 429 on an unknown path with Retry-After 1s; the other replica's request arrived %v later", b.name, gap.Round(time.Millisecond))
+			assert.GreaterOrEqual(t, gap, time.Second, "the other replica waited out the pause")
+		})
+	}
+}
+
+// RoundTrip never returns a response and an error together: an error body
+// that fails half-way is returned as a response, and its reader meets the
+// error after the bytes that came.
+func TestRoundTripNeverReturnsAResponseAndAnError(t *testing.T) {
+	broken := errors.New("connection reset")
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		body := io.MultiReader(strings.NewReader(`{"errorCode":"E0`), &failingReader{broken})
+		return &http.Response{StatusCode: http.StatusInternalServerError, Header: http.Header{}, Body: io.NopCloser(body), Request: req}, nil
+	})
+	tr, err := descope.NewLocalTransport(memory.NewStore(), "p", descope.WithBase(base))
+	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://api.descope.com/v1/mgmt/user/create", strings.NewReader("{}"))
+	require.NoError(t, err)
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	require.NotNil(t, resp)
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	got, err := io.ReadAll(resp.Body)
+	assert.Equal(t, `{"errorCode":"E0`, string(got))
+	assert.ErrorIs(t, err, broken)
+}
+
+// With an executor that retries on its own, the executor owns the retry:
+// a request that always meets a 429 is sent once per attempt, not once per
+// attempt per transport retry.
+func TestOneLayerOwnsTheRetry(t *testing.T) {
+	var sends atomic.Int64
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		sends.Add(1)
+		return tooManyResponse(req, "0"), nil
+	})
+	tr, err := descope.NewLocalTransport(memory.NewStore(), "p", descope.WithBase(base), descope.WithMargin(time.Millisecond))
+	require.NoError(t, err)
+	c := &http.Client{Transport: tr}
+	task := func(ctx context.Context) error {
+		code, err := call(ctx, c, "https://api.descope.com/v1/mgmt/user/create")
+		if err == nil && code == http.StatusTooManyRequests {
+			return retryAfterError{}
+		}
+		return err
+	}
+	lim, err := memory.New(limiter.PerSecond(100))
+	require.NoError(t, err)
+
+	// The transport alone retries: 1 + WithMaxRetries(2) sends.
+	require.ErrorIs(t, executor.New(lim, executor.WithRetryAfter(nil)).Execute(t.Context(), task), retryAfterError{})
+	assert.Equal(t, int64(3), sends.Load(), "the transport retried twice")
+
+	// The executor retries (3 attempts): the transport sends each attempt once.
+	sends.Store(0)
+	require.ErrorIs(t, executor.New(lim, executor.WithMaxAttempts(3)).Execute(t.Context(), task), retryAfterError{})
+	assert.Equal(t, int64(3), sends.Load(), "3 sends, not 9")
+}
+
+type retryAfterError struct{}
+
+func (retryAfterError) Error() string             { return "429" }
+func (retryAfterError) RetryAfter() time.Duration { return time.Millisecond }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+type failingReader struct{ err error }
+
+func (r *failingReader) Read([]byte) (int, error) { return 0, r.err }
+
+func tooManyResponse(req *http.Request, retryAfter string) *http.Response {
+	return &http.Response{
+		StatusCode: http.StatusTooManyRequests, Request: req,
+		Header: http.Header{"Retry-After": {retryAfter}},
+		Body:   io.NopCloser(strings.NewReader(`{"errorCode":"E130429"}`)),
 	}
 }

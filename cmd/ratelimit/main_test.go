@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/descope-mgmt/ratelimit/descope"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 )
@@ -123,6 +124,12 @@ func TestStatusPrintsTheQuota(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond)
 	assert.Contains(t, out, "used in window:  5 of 5")
 	assert.Contains(t, out, "next unit free:  in 40s", "the first three leave at +60s; it is +20s")
+	assert.NotContains(t, out, "learned limit")
+
+	// A descope.Transport lowered the limit after a 429: status says so.
+	require.NoError(t, c.Set(ctx, descope.LearnedKey("q"), 4, time.Hour).Err())
+	_, out, _ = runCmd(t, "status", "--redis", "redis://"+m.Addr(), "--key", "q", "--limit", "5/1m")
+	assert.Contains(t, out, "learned limit:   4 per 1m0s, lowered after the API answered 429 to a request within the limit; expires in 1h0m0s")
 }
 
 func TestWorkerGivesBackItsReservationOnSIGTERM(t *testing.T) {
@@ -211,4 +218,18 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		assert.Contains(t, out, "usage: ratelimit "+cmd, cmd)
 		assert.Contains(t, out, "-redis", cmd)
 	}
+}
+
+// A worker whose key has a learned limit beside it (a descope.Transport
+// lowered it after a 429) says so and grants no more than it.
+func TestWorkerUsesTheLearnedLimit(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := goredis.NewClient(&goredis.Options{Addr: m.Addr()})
+	defer c.Close()
+	require.NoError(t, c.Set(t.Context(), descope.LearnedKey("q"), 3, time.Hour).Err())
+	code, _, errOut := runCmd(t, "worker", "--redis", "redis://"+m.Addr(), "--key", "q", "--limit", "10/1h", "--workers", "4", "--task", "1ms", "--duration", "500ms")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "using the learned limit stored beside the key")
+	assert.Contains(t, errOut, "learned=3 configured=10")
+	assert.Contains(t, errOut, "granted=3 ", "3 per hour, not 10")
 }

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/descope-mgmt/ratelimit/descope"
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
@@ -45,6 +49,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		} else {
 			fmt.Fprintf(stdout, "  next unit free:  in %v\n", st.NextFree.Round(time.Millisecond))
 		}
+		if n, ttl, err := learnedLimit(ctx, client, *key); err != nil {
+			return err
+		} else if n > 0 {
+			fmt.Fprintf(stdout, "  learned limit:   %d per %v, lowered after the API answered 429 to a request within the limit; expires in %v\n",
+				n, limit.Window, ttl.Round(time.Second))
+		}
 		if !*watch {
 			return nil
 		}
@@ -54,4 +64,18 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		case <-time.After(*interval):
 		}
 	}
+}
+
+// learnedLimit reads the limit a descope.Transport lowered for key, stored
+// beside it (descope.LearnedKey), and how long it lasts; 0 if none.
+func learnedLimit(ctx context.Context, c *goredis.Client, key string) (int, time.Duration, error) {
+	lk := descope.LearnedKey(key)
+	n, err := c.Get(ctx, lk).Int()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return 0, 0, nil
+	case err != nil:
+		return 0, 0, fmt.Errorf("read %s: %w", lk, err)
+	}
+	return n, c.PTTL(ctx, lk).Val(), nil
 }

@@ -75,6 +75,14 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer client.Close()
 	calls := redishook.Scripts()
 	client.AddHook(calls)
+	// A limit that a descope.Transport learned for this key (Descope
+	// refused requests within the configured one) applies here too.
+	if n, ttl, err := learnedLimit(ctx, client, cfg.key); err != nil {
+		return err
+	} else if n > 0 && n < cfg.limit.Requests {
+		log.Warn("using the learned limit stored beside the key", "key", cfg.key, "learned", n, "configured", cfg.limit.Requests, "expires_in", ttl.Round(time.Second).String())
+		cfg.limit.Requests = n
+	}
 
 	if cfg.duration > 0 {
 		var cancel context.CancelFunc
@@ -110,6 +118,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		case limiter.Error:
 			failed.Add(1)
 			log.Warn("redis error", "err", e.Err)
+		case limiter.LimitLowered, limiter.LimitRestored:
+			log.Warn(e.Kind.String(), "key", e.Key, "limit", e.Limit.String())
 		}
 	}))
 
