@@ -35,7 +35,7 @@ func runContention(ctx context.Context, addr string) []target {
 			var at sync.Map // worker -> grant time, from the observer
 			return func(ctx context.Context, w int) (time.Time, bool) {
 				l, _ := redislimiter.New(c, key, shared, redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
-					if e.Kind == limiter.Grant {
+					if e.Kind == limiter.EventGrant {
 						at.Store(w, e.At)
 					}
 				})))

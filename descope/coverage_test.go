@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/descope-mgmt/ratelimit/descope"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 )
 
 // sdkEndpoint is one row of testdata/sdk-endpoints.tsv.
@@ -67,7 +68,7 @@ func TestEverySDKEndpointCountsAgainstItsQuotas(t *testing.T) {
 		require.NoError(t, err, row.function)
 		resp.Body.Close()
 		require.NoError(t, tr.Close())
-		prefix := "{descope:" + project + "}:"
+		prefix := strings.TrimSuffix(redislimiter.KeyFor("descope", project, "x"), "x")
 		var charged []string
 		for _, k := range m.Keys() {
 			if name, ok := strings.CutPrefix(k, prefix); ok {

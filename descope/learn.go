@@ -193,9 +193,9 @@ func (t *Transport) learnFrom429(matched []Route, enforced []int) {
 	defer cancel()
 	fullest, fullestUsed, fullestFill := -1, 0, -1.0
 	for i, r := range matched {
-		used, err := t.learn.used(ctx, t.prefix+r.name(), r.Limit)
+		used, err := t.learn.used(ctx, t.key(r.name()), r.Limit)
 		if err != nil {
-			t.observe(limiter.Event{Kind: limiter.Error, Key: t.prefix + r.name(), Err: err})
+			t.observe(limiter.Event{Kind: limiter.EventError, Key: t.key(r.name()), Err: err})
 			return
 		}
 		if fill := float64(used) / float64(enforced[i]); fill > fullestFill {
@@ -206,10 +206,10 @@ func (t *Transport) learnFrom429(matched []Route, enforced []int) {
 		return // our own count was over the limit: nothing to learn
 	}
 	r := matched[fullest]
-	key := t.prefix + r.name()
+	key := t.key(r.name())
 	refused, err := t.learn.refused(ctx, key, r.Limit.Window)
 	if err != nil {
-		t.observe(limiter.Event{Kind: limiter.Error, Key: key, Err: err})
+		t.observe(limiter.Event{Kind: limiter.EventError, Key: key, Err: err})
 		return
 	}
 	n := max(fullestUsed-refused, (enforced[fullest]+1)/2, 1)
@@ -218,7 +218,7 @@ func (t *Transport) learnFrom429(matched []Route, enforced []int) {
 	}
 	stored, err := t.learn.lower(ctx, key, n, t.learnTTL)
 	if err != nil {
-		t.observe(limiter.Event{Kind: limiter.Error, Key: key, Err: err})
+		t.observe(limiter.Event{Kind: limiter.EventError, Key: key, Err: err})
 		return
 	}
 	t.adopt(map[string]int{r.name(): min(stored, r.Limit.Requests)})
@@ -230,7 +230,7 @@ func (t *Transport) refreshLearned(ctx context.Context) error {
 	names := t.quotaNames()
 	keys := make([]string, len(names))
 	for i, n := range names {
-		keys[i] = t.prefix + n
+		keys[i] = t.key(n)
 	}
 	vals, err := t.learn.load(ctx, keys)
 	if err != nil {
@@ -263,10 +263,10 @@ func (t *Transport) adopt(learned map[string]int) {
 		}
 		if n == 0 {
 			delete(t.learned, name)
-			events = append(events, limiter.Event{Kind: limiter.LimitRestored, Key: t.prefix + name, Limit: conf})
+			events = append(events, limiter.Event{Kind: limiter.EventLimitRestored, Key: t.key(name), Limit: conf})
 		} else {
 			t.learned[name] = n
-			events = append(events, limiter.Event{Kind: limiter.LimitLowered, Key: t.prefix + name, Limit: limiter.Limit{Requests: n, Window: conf.Window}})
+			events = append(events, limiter.Event{Kind: limiter.EventLimitLowered, Key: t.key(name), Limit: limiter.Limit{Requests: n, Window: conf.Window}})
 		}
 	}
 	if len(events) > 0 {
@@ -306,7 +306,7 @@ func (t *Transport) watchLearned(interval time.Duration, stop <-chan struct{}, d
 		case <-tick.C:
 			ctx, cancel := context.WithTimeout(context.Background(), t.ioTimeout)
 			if err := t.refreshLearned(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				t.observe(limiter.Event{Kind: limiter.Error, Err: err})
+				t.observe(limiter.Event{Kind: limiter.EventError, Err: err})
 			}
 			cancel()
 		}

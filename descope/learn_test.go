@@ -20,6 +20,7 @@ import (
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/memory"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 )
 
 // events records the limit changes a transport reports.
@@ -29,7 +30,7 @@ type events struct {
 }
 
 func (e *events) Observe(ev limiter.Event) {
-	if ev.Kind == limiter.LimitLowered || ev.Kind == limiter.LimitRestored {
+	if ev.Kind == limiter.EventLimitLowered || ev.Kind == limiter.EventLimitRestored {
 		e.mu.Lock()
 		e.list = append(e.list, ev)
 		e.mu.Unlock()
@@ -102,7 +103,7 @@ func TestLearnsALowerLimitFromDescope(t *testing.T) {
 			}
 		}
 		f := grants.Measure(after, real, window)
-		lowered := seen.of(limiter.LimitLowered)
+		lowered := seen.of(limiter.EventLimitLowered)
 		t.Logf("figures: %s: %d replicas x %d goroutines, 7s, Descope's real limit %d/%v, routes say %d: %d 429s (the last %v after the first request, %d returned to callers), lowered to %v in %d replica events (each 429 of the burst lowers it a step); after the last block: %d requests, busiest window %d of %d, utilisation of the real limit %.1f%%",
 			name, len(clients), workers, real, window, configured, len(refusals), last.Sub(start).Round(time.Millisecond), refusedSeen.Load(),
 			limitsOf(lowered), len(lowered), f.Grants, f.Most, real, 100*f.Utilisation)
@@ -207,7 +208,7 @@ func TestLearnsALimitThatDropsMidRun(t *testing.T) {
 		}
 	}
 	f := grants.Measure(after, 80, window)
-	lowered := seen.of(limiter.LimitLowered)
+	lowered := seen.of(limiter.EventLimitLowered)
 	t.Logf("figures: limit drops from 100 to 80 at 2s: %d 429s, the first %v after the drop, the last %v after the first; lowered to %v; afterwards %d requests, busiest window %d of 80, utilisation %.1f%%",
 		len(refusals), refusals[0].Sub(dropped).Round(time.Millisecond), last.Sub(refusals[0]).Round(time.Millisecond), limitsOf(lowered), f.Grants, f.Most, 100*f.Utilisation)
 	assert.LessOrEqual(t, len(refusals), 100-80+4, "at most one clump's excess and the requests in flight")
@@ -255,26 +256,29 @@ func TestLearnedLimitIsSharedAndExpires(t *testing.T) {
 		codes[code]++
 	}
 	require.Equal(t, map[int]int{200: 5, 429: 1}, codes)
-	require.Len(t, first.of(limiter.LimitLowered), 1)
-	assert.Equal(t, 5, first.of(limiter.LimitLowered)[0].Limit.Requests, "lowered to the 5 Descope accepted")
+	require.Len(t, first.of(limiter.EventLimitLowered), 1)
+	assert.Equal(t, 5, first.of(limiter.EventLimitLowered)[0].Limit.Requests, "lowered to the 5 Descope accepted")
 
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	key := "{descope:" + project + "}:user-create"
+	key := redislimiter.KeyFor("descope", project, "user-create")
 	stored, err := rdb.Get(t.Context(), descope.LearnedKey(key)).Int()
 	require.NoError(t, err)
 	assert.Equal(t, 5, stored)
 
 	later := &events{}
-	replica(later) // starts after the lesson
-	require.Len(t, later.of(limiter.LimitLowered), 1, "a replica that starts later reads the stored limit at once")
-	assert.Equal(t, 5, later.of(limiter.LimitLowered)[0].Limit.Requests)
+	b := replica(later) // starts after the lesson
+	code, err := call(t.Context(), b, fake.URL+"/v1/mgmt/user/create")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code)
+	require.Len(t, later.of(limiter.EventLimitLowered), 1, "a replica that starts later reads the stored limit on its first request")
+	assert.Equal(t, 5, later.of(limiter.EventLimitLowered)[0].Limit.Requests)
 
 	require.Eventually(t, func() bool {
-		return len(first.of(limiter.LimitRestored)) == 1 && len(later.of(limiter.LimitRestored)) == 1
+		return len(first.of(limiter.EventLimitRestored)) == 1 && len(later.of(limiter.EventLimitRestored)) == 1
 	},
 		5*time.Second, 10*time.Millisecond, "the lowered limit expires for every replica")
-	assert.Equal(t, 10, first.of(limiter.LimitRestored)[0].Limit.Requests, "back to the configured limit, never above")
+	assert.Equal(t, 10, first.of(limiter.EventLimitRestored)[0].Limit.Requests, "back to the configured limit, never above")
 	assert.Zero(t, rdb.Exists(t.Context(), descope.LearnedKey(key)).Val())
 }
 

@@ -9,14 +9,16 @@ import (
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
-// Option configures a [Transport].
+// Option configures a [Transport]. A bad value makes the constructor fail
+// with an error matching limiter.ErrInvalidConfig.
 type Option func(*Transport) error
 
-// WithRoutes replaces DefaultRoutes with routes. The transport keeps a copy.
+// WithRoutes replaces DefaultRoutes() with routes; at least one. The
+// transport keeps a copy. Default: DefaultRoutes().
 func WithRoutes(routes ...Route) Option {
 	return func(t *Transport) error {
 		if len(routes) == 0 {
-			return fmt.Errorf("descope: WithRoutes needs at least one route")
+			return fmt.Errorf("WithRoutes needs at least one route")
 		}
 		t.routes = routes
 		return nil
@@ -28,20 +30,21 @@ func WithRoutes(routes ...Route) Option {
 func WithBase(base http.RoundTripper) Option {
 	return func(t *Transport) error {
 		if base == nil {
-			return fmt.Errorf("descope: WithBase(nil)")
+			return fmt.Errorf("WithBase(nil)")
 		}
 		t.base = base
 		return nil
 	}
 }
 
-// WithMaxRetries sets how many times a request that met a 429 is sent again;
-// 0 never retries. Default: 2. A request made by a task of an executor
-// that retries itself is never retried here (see Transport.RoundTrip).
+// WithMaxRetries sets how many times a request that met a 429 is sent
+// again; 0 or more. Default: 0, never: retries are opt-in, and a request
+// made by a task of an executor that retries itself is never retried here
+// (see Transport.RoundTrip).
 func WithMaxRetries(n int) Option {
 	return func(t *Transport) error {
 		if n < 0 {
-			return fmt.Errorf("descope: max retries=%d, want 0 or more", n)
+			return fmt.Errorf("max retries=%d, want 0 or more", n)
 		}
 		t.maxRetries = n
 		return nil
@@ -60,14 +63,15 @@ func WithMaxRetries(n int) Option {
 func WithMargin(d time.Duration) Option {
 	return func(t *Transport) error {
 		if d <= 0 {
-			return fmt.Errorf("descope: margin=%v, want more than 0", d)
+			return fmt.Errorf("margin=%v, want more than 0", d)
 		}
 		t.margin = d
 		return nil
 	}
 }
 
-// WithObserver sends every decision of the transport's limiters to o.
+// WithObserver sends every decision of the transport's limiters to o, and
+// the changes of learned limits. Default: none.
 func WithObserver(o limiter.Observer) Option {
 	return func(t *Transport) error {
 		t.observer = o
@@ -101,7 +105,7 @@ func WithUnlimited(paths ...string) Option {
 	return func(t *Transport) error {
 		for _, p := range paths {
 			if !strings.HasPrefix(p, "/") {
-				return fmt.Errorf("descope: unlimited path %q, want one starting with /", p)
+				return fmt.Errorf("unlimited path %q, want one starting with /", p)
 			}
 		}
 		t.unlimited = append(t.unlimited, paths...)
@@ -118,10 +122,10 @@ func WithUnlimited(paths ...string) Option {
 func WithLearnedLimits(ttl time.Duration) Option {
 	return func(t *Transport) error {
 		if ttl < 0 {
-			return fmt.Errorf("descope: learned limit TTL=%v, want 0 (off) or more", ttl)
+			return fmt.Errorf("learned limit TTL=%v, want 0 (off) or more", ttl)
 		}
 		if ttl > 0 && ttl < time.Millisecond {
-			return fmt.Errorf("descope: learned limit TTL=%v, want at least 1ms", ttl)
+			return fmt.Errorf("learned limit TTL=%v, want at least 1ms", ttl)
 		}
 		t.learnTTL = ttl
 		return nil

@@ -48,14 +48,15 @@ type Route struct {
 // (see Route.Path). A request no route matches counts against
 // [DefaultUnmatched].
 //
-// A Transport copies the routes it is given: changing this variable later
-// changes no Transport already made.
-var DefaultRoutes = []Route{
+// Each call returns a new slice: change it freely.
+func DefaultRoutes() []Route {
+	return []Route{
 	{Path: "/v1/mgmt/user/create/*", Limit: limiter.PerMinute(100), Name: "user-create"}, // create, create/batch, create/test
 	{Path: "/v1/mgmt/user/update", Limit: limiter.PerMinute(200), Name: "user-update"},
 	{Path: "/v1/mgmt/user/search", Limit: limiter.PerMinute(200), Name: "user-search"}, // the SDK sends it as /v2/…
 	{Path: "/v1/mgmt/user/*", Limit: limiter.PerMinute(500), Name: "user-mgmt"},
 	{Path: "/v1/mgmt/*", Limit: backendSDKLimit, Name: "mgmt"}, // backend SDK calls other than authentication
+	}
 }
 
 // backendSDKLimit is Descope's limit on backend SDK calls: 1000 per 10 s.
@@ -119,14 +120,9 @@ func (r Route) name() string {
 func (r Route) validate() error {
 	switch {
 	case !strings.HasPrefix(r.Path, "/"):
-		return fmt.Errorf("descope: route path %q, want one starting with /", r.Path)
-	case strings.ContainsAny(r.Path+r.Name, "{} \t\n"):
-		return fmt.Errorf("descope: route %q: braces and spaces would break the Redis key's hash tag", r.name())
+		return fmt.Errorf("%w: descope route path %q, want one starting with /", limiter.ErrInvalidConfig, r.Path)
 	case r.Method != "" && strings.ContainsAny(r.Method, " /{}"):
-		return fmt.Errorf("descope: route method %q is not an HTTP method", r.Method)
+		return fmt.Errorf("%w: descope route method %q is not an HTTP method", limiter.ErrInvalidConfig, r.Method)
 	}
-	if err := r.Limit.Validate(); err != nil {
-		return fmt.Errorf("descope: route %q: %w", r.name(), err)
-	}
-	return nil
+	return limiter.Quota{Key: r.name(), Limits: []limiter.Limit{r.Limit}}.Validate()
 }

@@ -10,11 +10,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/descope-mgmt/ratelimit/executor"
+	"github.com/descope-mgmt/ratelimit/internal/option"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/memory"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
@@ -35,13 +37,19 @@ type Transport struct {
 	unlimited  []string
 	maxRetries int
 	margin     time.Duration // fixed margin; 0 means the default per window
-	prefix     string        // "{descope:<project>}:"
+	project    string
 	observer   limiter.Observer
 	learnTTL   time.Duration // 0: never lower a limit
 	ioTimeout  time.Duration // for the transport's own Redis calls
 	open       func(quotas []limiter.Quota) (limiter.Limiter, error)
 	learn      learnStore
-	close      func() error
+
+	// start does a Redis transport's I/O on its first request; close
+	// undoes it. Both nil for a local transport.
+	start   func(ctx context.Context) error
+	close   func() error
+	startMu sync.Mutex
+	state   atomic.Int32 // 0 new, 1 started, 2 closed
 
 	// A local transport reads its lowered limits when a request comes and
 	// this long has passed; a Redis one, on a ticker of its own.
@@ -55,42 +63,49 @@ type Transport struct {
 }
 
 // NewTransport returns a transport whose quotas live in Redis under keys
-// "{descope:<projectID>}:<route>" (one hash tag, so a Redis Cluster holds
-// each project's quotas in one slot). It subscribes to pause announcements,
-// so requests waiting in this process never leave while another replica's
-// 429 pause lasts, and it reads the limits other replicas lowered (see
-// [WithLearnedLimits]) now and then on a ticker: every tenth of the
-// shortest route window, between 10ms and 1s. The client must be able to
-// subscribe (a UniversalClient, not only a Scripter).
+// made by redislimiter.KeyFor("descope", projectID, route name), so each
+// project's quotas share one hash tag and one Redis Cluster slot, whatever
+// bytes the project ID holds.
+//
+// NewTransport does no I/O. On its first request the transport subscribes
+// to pause announcements (so requests waiting in this process never leave
+// while another replica's 429 pause lasts) and reads the limits other
+// replicas lowered (see [WithLearnedLimits]), on that request's context; if
+// that fails, the request fails and the next one tries again. From then on
+// it reads lowered limits on a ticker: every tenth of the shortest route
+// window, between 10ms and 1s. The client must be a UniversalClient, not
+// only a Scripter, because pause announcements need SUBSCRIBE.
 func NewTransport(client goredis.UniversalClient, projectID string, opts ...Option) (*Transport, error) {
 	if client == nil {
-		return nil, errors.New("descope: Redis client is nil")
+		return nil, fmt.Errorf("%w: descope: Redis client is nil", limiter.ErrInvalidConfig)
 	}
 	t, err := newTransport(projectID, opts)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), t.ioTimeout)
-	defer cancel()
-	w, err := redislimiter.NewWatcher(ctx, client)
-	if err != nil {
-		return nil, fmt.Errorf("descope: %w", err)
+	var w *redislimiter.Watcher
+	stop, done := make(chan struct{}), make(chan struct{})
+	t.start = func(ctx context.Context) error {
+		var err error
+		if w, err = redislimiter.NewWatcher(ctx, client); err != nil {
+			return err
+		}
+		if err := t.refreshLearned(ctx); err != nil {
+			w.Close()
+			return err
+		}
+		go t.watchLearned(t.refreshInterval(), stop, done)
+		return nil
 	}
 	t.open = func(quotas []limiter.Quota) (limiter.Limiter, error) {
 		return redislimiter.NewComposite(client, quotas, redislimiter.WithWatcher(w), redislimiter.WithObserver(t.observer))
 	}
 	t.learn = redisLearnStore{client}
-	if err := t.refreshLearned(ctx); err != nil {
-		w.Close()
-		return nil, err
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go t.watchLearned(t.refreshInterval(), stop, done)
-	t.close = sync.OnceValue(func() error {
+	t.close = func() error {
 		close(stop)
 		<-done
 		return w.Close()
-	})
+	}
 	return t, nil
 }
 
@@ -100,15 +115,14 @@ func NewTransport(client goredis.UniversalClient, projectID string, opts ...Opti
 // in a process rather than making one per client.
 func NewLocalTransport(store *memory.Store, projectID string, opts ...Option) (*Transport, error) {
 	if store == nil {
-		return nil, errors.New("descope: store is nil")
+		return nil, fmt.Errorf("%w: descope: store is nil", limiter.ErrInvalidConfig)
 	}
 	t, err := newTransport(projectID, opts)
 	if err != nil {
 		return nil, err
 	}
-	t.close = func() error { return nil }
 	t.open = func(quotas []limiter.Quota) (limiter.Limiter, error) {
-		return store.Limiter(quotas, memory.WithObserver(t.observer))
+		return store.NewComposite(quotas, memory.WithObserver(t.observer))
 	}
 	t.learn = &localLearnStore{store: store, learned: map[string]localLearned{}, refusal: map[string]localLearned{}}
 	t.lazyRefresh = t.refreshInterval()
@@ -116,25 +130,22 @@ func NewLocalTransport(store *memory.Store, projectID string, opts ...Option) (*
 }
 
 func newTransport(projectID string, opts []Option) (*Transport, error) {
-	if projectID == "" || strings.ContainsAny(projectID, "{} \t\n") {
-		return nil, fmt.Errorf("descope: project ID %q, want a non-empty ID without braces or spaces", projectID)
+	if projectID == "" {
+		return nil, fmt.Errorf("%w: descope: project ID is empty", limiter.ErrInvalidConfig)
 	}
 	t := &Transport{
 		base:       http.DefaultTransport,
-		routes:     DefaultRoutes,
+		routes:     DefaultRoutes(),
 		unmatched:  DefaultUnmatched,
-		maxRetries: 2,
-		prefix:     "{descope:" + projectID + "}:",
+		project:    projectID,
 		learnTTL:   DefaultLearnedLimitTTL,
 		ioTimeout:  5 * time.Second,
 		limiters:   map[string]limiter.Limiter{},
 		configured: map[string]limiter.Limit{},
 		learned:    map[string]int{},
 	}
-	for _, opt := range opts {
-		if err := opt(t); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(t, opts); err != nil {
+		return nil, err
 	}
 	t.routes = slices.Clone(t.routes)
 	t.unlimited = slices.Clone(t.unlimited)
@@ -151,7 +162,48 @@ func newTransport(projectID string, opts []Option) (*Transport, error) {
 
 // Close stops the transport's pause subscription and its reading of
 // lowered limits. It waits for neither requests in flight nor waiters.
-func (t *Transport) Close() error { return t.close() }
+// Requests after Close fail.
+func (t *Transport) Close() error {
+	t.startMu.Lock()
+	defer t.startMu.Unlock()
+	was := t.state.Swap(closed)
+	if was == started && t.close != nil {
+		return t.close()
+	}
+	return nil
+}
+
+const (
+	started = 1
+	closed  = 2
+)
+
+// ensureStarted runs the transport's start on its first request.
+func (t *Transport) ensureStarted(ctx context.Context) error {
+	if t.state.Load() == started || t.start == nil && t.state.Load() != closed {
+		return nil
+	}
+	t.startMu.Lock()
+	defer t.startMu.Unlock()
+	switch t.state.Load() {
+	case started:
+		return nil
+	case closed:
+		return errors.New("descope: transport is closed")
+	}
+	if t.start != nil {
+		if err := t.start(ctx); err != nil {
+			return err
+		}
+	}
+	t.state.Store(started)
+	return nil
+}
+
+// key is the Redis key (or memory store key) of the quota name.
+func (t *Transport) key(name string) string {
+	return redislimiter.KeyFor("descope", t.project, name)
+}
 
 // marginFor is how much each window is widened (see WithMargin).
 func (t *Transport) marginFor(w time.Duration) time.Duration {
@@ -231,7 +283,7 @@ func (t *Transport) limiterFor(matched []Route) (limiter.Limiter, []int, error) 
 	for _, r := range matched {
 		q := byName[r.name()]
 		if q == nil {
-			q = &limiter.Quota{Key: t.prefix + r.name()}
+			q = &limiter.Quota{Key: t.key(r.name())}
 			byName[r.name()] = q
 			quotas = append(quotas, q)
 		}
@@ -247,7 +299,7 @@ func (t *Transport) limiterFor(matched []Route) (limiter.Limiter, []int, error) 
 	}
 	l, err := t.open(flat)
 	if err != nil {
-		return nil, nil, fmt.Errorf("descope: %w", err)
+		return nil, nil, err
 	}
 	t.limiters[id] = l
 	return l, enforced, nil
@@ -283,6 +335,9 @@ func (t *Transport) maybeRefresh(ctx context.Context) {
 // most as many times as the executor's attempts.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
+	if err := t.ensureStarted(ctx); err != nil {
+		return nil, err
+	}
 	if t.lazyRefresh > 0 {
 		t.maybeRefresh(ctx)
 	}
@@ -295,7 +350,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if err := l.Acquire(ctx, 1); err != nil {
-		return nil, fmt.Errorf("descope: %s %s: %w", req.Method, req.URL.Path, err)
+		return nil, err // the http.Client wraps it in a *url.Error naming the request
 	}
 	retries := t.maxRetries
 	if executor.OwnsRetries(ctx) {
@@ -344,7 +399,7 @@ func (t *Transport) pushBack(ctx context.Context, l limiter.Limiter, matched []R
 	if p, ok := l.(limiter.Pauser); ok {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.ioTimeout)
 		if err := p.Pause(pctx, wait+t.marginFor(wait)); err != nil {
-			t.observe(limiter.Event{Kind: limiter.Error, Err: err})
+			t.observe(limiter.Event{Kind: limiter.EventError, Err: err})
 		}
 		cancel()
 	}

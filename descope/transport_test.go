@@ -160,7 +160,7 @@ func TestA429PausesEveryReplica(t *testing.T) {
 			fake.forceNext429("user-create", 2, 300*time.Millisecond)
 			clients := make([]*http.Client, 3)
 			for i := range clients {
-				clients[i] = &http.Client{Transport: b.replica(t, project, descope.WithRoutes(create))}
+				clients[i] = &http.Client{Transport: b.replica(t, project, descope.WithRoutes(create), descope.WithMaxRetries(2))}
 			}
 			ctx := t.Context()
 			codes := make([]int, 3)
@@ -281,8 +281,8 @@ func TestBadConfig(t *testing.T) {
 		opts    []descope.Option
 		text    string
 	}{
-		{"", nil, `project ID ""`},
-		{"p}{x", nil, "without braces"},
+		{"", nil, "project ID is empty"},
+		{"p", []descope.Option{nil}, "option 0 is nil"},
 		{"p", []descope.Option{descope.WithRoutes(descope.Route{Path: "v1/x", Limit: limiter.PerSecond(1)})}, "want one starting with /"},
 		{"p", []descope.Option{descope.WithRoutes(descope.Route{Path: "/v1/x"})}, "requests=0"},
 		{"p", []descope.Option{descope.WithMaxRetries(-1)}, "max retries=-1"},
@@ -293,6 +293,7 @@ func TestBadConfig(t *testing.T) {
 	} {
 		_, err := descope.NewLocalTransport(s, tc.project, tc.opts...)
 		assert.ErrorContains(t, err, tc.text)
+		assert.True(t, errors.Is(err, limiter.ErrInvalidConfig) || errors.Is(err, limiter.ErrInvalidLimit), "one sentinel per mistake: %v", err)
 	}
 }
 
@@ -325,7 +326,7 @@ func TestRoutesMatchAnyAPIVersion(t *testing.T) {
 		assert.Equal(t, http.StatusOK, code)
 		var charged []string
 		for _, k := range m.Keys() {
-			charged = append(charged, strings.TrimPrefix(k, "{descope:p}:"))
+			charged = append(charged, strings.TrimPrefix(k, "descope:{p}:"))
 		}
 		assert.Equal(t, tc.want, charged, tc.path)
 		require.NoError(t, tr.Close())
@@ -351,7 +352,7 @@ func TestUnlimitedPathsAreExplicit(t *testing.T) {
 		assert.Equal(t, http.StatusTooManyRequests, code, "returned as it came")
 	}
 	assert.Equal(t, int64(3), sends.Load(), "an exempt request is sent at once, even after its 429s")
-	assert.Zero(t, store.Used("{descope:p}:unmatched", time.Minute))
+	assert.Zero(t, store.Used("descope:{p}:unmatched", time.Minute))
 
 	// A path outside the exemption, and outside every route: the catch-all.
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
@@ -362,7 +363,7 @@ func TestUnlimitedPathsAreExplicit(t *testing.T) {
 	code, err = call(ctx, c, "https://api.descope.com/v2/keys/p")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusTooManyRequests, code)
-	assert.Equal(t, 1, store.Used("{descope:p}:unmatched", time.Minute), "counted by the catch-all")
+	assert.Equal(t, 1, store.Used("descope:{p}:unmatched", time.Minute), "counted by the catch-all")
 	_, err = call(ctx, c, "https://api.descope.com/v2/keys/p")
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "its 429 paused the catch-all for the Retry-After")
 }
@@ -427,7 +428,7 @@ func TestOneLayerOwnsTheRetry(t *testing.T) {
 		sends.Add(1)
 		return tooManyResponse(req, "0"), nil
 	})
-	tr, err := descope.NewLocalTransport(memory.NewStore(), "p", descope.WithBase(base), descope.WithMargin(time.Millisecond))
+	tr, err := descope.NewLocalTransport(memory.NewStore(), "p", descope.WithBase(base), descope.WithMargin(time.Millisecond), descope.WithMaxRetries(2))
 	require.NoError(t, err)
 	c := &http.Client{Transport: tr}
 	task := func(ctx context.Context) error {
@@ -441,12 +442,13 @@ func TestOneLayerOwnsTheRetry(t *testing.T) {
 	require.NoError(t, err)
 
 	// The transport alone retries: 1 + WithMaxRetries(2) sends.
-	require.ErrorIs(t, executor.New(lim, executor.WithRetryAfter(nil)).Execute(t.Context(), task), retryAfterError{})
+	require.ErrorIs(t, executor.New(lim).Execute(t.Context(), task), retryAfterError{})
 	assert.Equal(t, int64(3), sends.Load(), "the transport retried twice")
 
 	// The executor retries (3 attempts): the transport sends each attempt once.
 	sends.Store(0)
-	require.ErrorIs(t, executor.New(lim, executor.WithMaxAttempts(3)).Execute(t.Context(), task), retryAfterError{})
+	retrying := executor.WithRetryAfter(executor.RetryAfterMethod)
+	require.ErrorIs(t, executor.New(lim, retrying, executor.WithMaxAttempts(3)).Execute(t.Context(), task), retryAfterError{})
 	assert.Equal(t, int64(3), sends.Load(), "3 sends, not 9")
 }
 

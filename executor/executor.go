@@ -16,12 +16,9 @@ import (
 	"time"
 
 	"github.com/descope-mgmt/ratelimit/internal/clock"
+	"github.com/descope-mgmt/ratelimit/internal/option"
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
-
-// ErrInvalidConfig is wrapped by the error every call returns when the
-// Executor was built with a nil limiter or a bad option.
-var ErrInvalidConfig = errors.New("executor: invalid config")
 
 // ErrNotRun is the error of a batch task that was never started because the
 // batch stopped at an earlier error.
@@ -30,31 +27,27 @@ var ErrNotRun = errors.New("executor: task not run: the batch stopped at an earl
 // Executor runs tasks, acquiring one unit of its limiter before each starts.
 // It is safe for concurrent use. Create one with [New].
 type Executor struct {
-	limiter     limiter.Limiter
-	stopOnError bool
-	concurrency int
-	attempts    int
-	retryAfter  func(error) (time.Duration, bool)
-	retries     bool  // retryAfter may answer true
-	err         error // a configuration error, returned by every call
+	limiter limiter.Limiter
+	options
+	err error // a configuration error, returned by every call
 }
 
 // New returns an executor that acquires from l. New never fails: a nil l or
-// a bad option makes every call return an error matching ErrInvalidConfig,
-// before acquiring anything.
+// a bad option makes every call return an error matching
+// limiter.ErrInvalidConfig, before acquiring anything.
 func New(l limiter.Limiter, opts ...Option) *Executor {
-	e := &Executor{limiter: l, stopOnError: true, concurrency: 1, attempts: 3, retryAfter: RetryAfterMethod, retries: true}
-	for _, opt := range opts {
-		opt(e)
-	}
-	if l == nil {
-		e.err = errors.Join(e.err, fmt.Errorf("%w: limiter is nil", ErrInvalidConfig))
+	e := &Executor{limiter: l, options: defaultOptions()}
+	e.err = option.Apply(&e.options, opts)
+	if l == nil && e.err == nil {
+		e.err = fmt.Errorf("%w: executor: limiter is nil", limiter.ErrInvalidConfig)
 	}
 	return e
 }
 
 // Execute acquires one unit, then runs task and returns its error. A task
-// that panics returns a *PanicError instead of crashing the caller.
+// that panics returns a *PanicError instead of crashing the caller. The
+// task runs once, unless [WithRetryAfter] turned retries on: then a task
+// whose error asks for a wait runs again, acquiring again each time.
 func (e *Executor) Execute(ctx context.Context, task func(context.Context) error) error {
 	_, err := Do(ctx, e, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, task(ctx)
@@ -64,9 +57,10 @@ func (e *Executor) Execute(ctx context.Context, task func(context.Context) error
 
 // Do acquires one unit, then runs task and returns its result. An error
 // from acquiring (the context ended, the limiter failed) is returned as it
-// is and the task does not run. A task whose error asks for a wait (see
-// [WithRetryAfter]) is retried, acquiring again, up to the executor's
-// attempts; the error of the last attempt is returned.
+// is and the task does not run. The task runs once, unless
+// [WithRetryAfter] turned retries on: then a task whose error asks for a
+// wait is run again, acquiring again, up to [WithMaxAttempts] runs; the
+// error of the last run is returned.
 func Do[T any](ctx context.Context, e *Executor, task func(context.Context) (T, error)) (T, error) {
 	if e.err != nil {
 		var zero T
@@ -87,7 +81,7 @@ func attempt[T any](ctx context.Context, e *Executor, task func(context.Context)
 		}
 		acquired = false
 		v, err := run(e.taskContext(ctx), task)
-		if err == nil || n >= e.attempts {
+		if err == nil || n >= e.attempts || e.retryAfter == nil {
 			return v, err
 		}
 		wait, ok := e.retryAfter(err)
@@ -105,7 +99,7 @@ type ownsRetriesKey struct{}
 // taskContext marks ctx as a task's whose retries this executor owns, when
 // it may retry it.
 func (e *Executor) taskContext(ctx context.Context) context.Context {
-	if e.attempts > 1 && e.retries {
+	if e.attempts > 1 && e.retryAfter != nil {
 		return context.WithValue(ctx, ownsRetriesKey{}, true)
 	}
 	return ctx
@@ -132,9 +126,8 @@ func (e *Executor) backOff(ctx context.Context, wait time.Duration) error {
 	return clock.Sleep(ctx, wait)
 }
 
-// RetryAfterMethod is the default classifier of [WithRetryAfter]: an error
-// (or one it wraps) with a method RetryAfter() time.Duration asks for that
-// wait.
+// RetryAfterMethod is a classifier for [WithRetryAfter]: an error (or one
+// it wraps) with a method RetryAfter() time.Duration asks for that wait.
 func RetryAfterMethod(err error) (time.Duration, bool) {
 	var ra interface{ RetryAfter() time.Duration }
 	if errors.As(err, &ra) {

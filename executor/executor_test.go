@@ -136,7 +136,7 @@ func TestSubmissionTimeLimitingStartsEachTaskAtItsGrant(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var grants []time.Time
 		l, err := memory.New(limiter.PerSecond(2), memory.WithObserver(limiter.ObserverFunc(func(ev limiter.Event) {
-			if ev.Kind == limiter.Grant {
+			if ev.Kind == limiter.EventGrant {
 				grants = append(grants, ev.At)
 			}
 		})))
@@ -218,15 +218,15 @@ func TestBadConfigFailsBeforeAcquiring(t *testing.T) {
 		e    *executor.Executor
 		text string
 	}{
-		{executor.New(fake, executor.WithConcurrency(0)), "concurrency=0, want at least 1"},
-		{executor.New(fake, executor.WithConcurrency(-2)), "concurrency=-2"},
+		{executor.New(fake, executor.WithConcurrency(0)), "WithConcurrency(0), want at least 1"},
+		{executor.New(fake, executor.WithConcurrency(-2)), "WithConcurrency(-2)"},
 		{executor.New(nil), "limiter is nil"},
 	} {
 		err := tc.e.Execute(t.Context(), func(context.Context) error { return nil })
-		assert.ErrorIs(t, err, executor.ErrInvalidConfig)
+		assert.ErrorIs(t, err, limiter.ErrInvalidConfig)
 		assert.ErrorContains(t, err, tc.text)
 		_, err = executor.Batch(t.Context(), tc.e, []func(context.Context) (int, error){nil})
-		assert.ErrorIs(t, err, executor.ErrInvalidConfig)
+		assert.ErrorIs(t, err, limiter.ErrInvalidConfig)
 	}
 	assert.Zero(t, fake.Acquisitions())
 }

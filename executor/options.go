@@ -5,53 +5,74 @@ import (
 	"time"
 )
 
-// Option configures an [Executor].
-type Option func(*Executor)
+// Option configures an [Executor]. A bad value makes every call of the
+// Executor return an error matching limiter.ErrInvalidConfig, before it
+// acquires anything ([New] cannot return it: its signature is fixed).
+type Option func(*options) error
+
+type options struct {
+	stopOnError bool
+	concurrency int
+	attempts    int
+	retryAfter  func(error) (time.Duration, bool) // nil: never retry
+}
+
+func defaultOptions() options {
+	return options{stopOnError: true, concurrency: 1, attempts: 3}
+}
 
 // WithStopOnError sets what [Batch] does when a task fails. With true (the
 // default) it acquires and starts no further task, cancels the context of
 // the tasks still running, and returns the first error. With false it runs
 // every task and reports each one's error in its Result.
 func WithStopOnError(stop bool) Option {
-	return func(e *Executor) { e.stopOnError = stop }
+	return func(o *options) error {
+		o.stopOnError = stop
+		return nil
+	}
 }
 
 // WithConcurrency sets how many tasks of a [Batch] may run at once; at
 // least 1. Default: 1, one task at a time, in order.
 func WithConcurrency(n int) Option {
-	return func(e *Executor) {
+	return func(o *options) error {
 		if n < 1 {
-			e.err = fmt.Errorf("%w: concurrency=%d, want at least 1", ErrInvalidConfig, n)
-			return
+			return fmt.Errorf("WithConcurrency(%d), want at least 1", n)
 		}
-		e.concurrency = n
+		o.concurrency = n
+		return nil
 	}
 }
 
-// WithRetryAfter sets how the executor tells that a task's error asks it to
-// wait and try again (an HTTP 429, say): classify returns the wait and true.
-// The executor then pauses the quota for that long, if its limiter is a
-// limiter.Pauser (so every replica backs off), or sleeps; then acquires
-// again and retries, up to [WithMaxAttempts]. Default: [RetryAfterMethod].
-// A nil classify turns retries off.
+// WithRetryAfter turns retries on. classify tells that a task's error asks
+// the executor to wait and try again (an HTTP 429, say): it returns the
+// wait and true. The executor then pauses the quota for that long, if its
+// limiter is a limiter.Pauser (so every replica backs off), or sleeps; then
+// acquires again and runs the task again, up to [WithMaxAttempts] runs in
+// all. [RetryAfterMethod] is a ready classify. Default: none; a task runs
+// once. Not nil.
+//
+// Only retry tasks that are safe to run twice. When the task sends HTTP
+// through a transport that also retries (descope.Transport), the executor
+// owns the retry: see [OwnsRetries].
 func WithRetryAfter(classify func(error) (time.Duration, bool)) Option {
-	return func(e *Executor) {
-		e.retries = classify != nil
+	return func(o *options) error {
 		if classify == nil {
-			classify = func(error) (time.Duration, bool) { return 0, false }
+			return fmt.Errorf("WithRetryAfter(nil), want a classifier such as executor.RetryAfterMethod")
 		}
-		e.retryAfter = classify
+		o.retryAfter = classify
+		return nil
 	}
 }
 
-// WithMaxAttempts sets how many times a task may run when its errors ask
-// for retries; at least 1. Default: 3.
+// WithMaxAttempts sets how many times a task may run when [WithRetryAfter]
+// is on; at least 1. Default: 3.
 func WithMaxAttempts(n int) Option {
-	return func(e *Executor) {
+	return func(o *options) error {
 		if n < 1 {
-			e.err = fmt.Errorf("%w: max attempts=%d, want at least 1", ErrInvalidConfig, n)
-			return
+			return fmt.Errorf("WithMaxAttempts(%d), want at least 1", n)
 		}
-		e.attempts = n
+		o.attempts = n
+		return nil
 	}
 }

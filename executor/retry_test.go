@@ -23,9 +23,12 @@ type tooMany struct{ wait time.Duration }
 func (e tooMany) Error() string             { return "429 too many requests" }
 func (e tooMany) RetryAfter() time.Duration { return e.wait }
 
+// retrying is what a caller asks for to turn retries on.
+var retrying = executor.WithRetryAfter(executor.RetryAfterMethod)
+
 func TestRetryAfterPausesAndRetries(t *testing.T) {
 	fake := &limitertest.Fake{}
-	e := executor.New(fake)
+	e := executor.New(fake, retrying)
 	calls := 0
 	got, err := executor.Do(t.Context(), e, func(context.Context) (string, error) {
 		calls++
@@ -43,7 +46,7 @@ func TestRetryAfterPausesAndRetries(t *testing.T) {
 
 func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
 	fake := &limitertest.Fake{}
-	e := executor.New(fake, executor.WithMaxAttempts(4))
+	e := executor.New(fake, retrying, executor.WithMaxAttempts(4))
 	calls := 0
 	err := e.Execute(t.Context(), func(context.Context) error { calls++; return tooMany{time.Second} })
 	var tm tooMany
@@ -55,7 +58,7 @@ func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
 
 func TestOtherErrorsAreNotRetried(t *testing.T) {
 	fake := &limitertest.Fake{}
-	e := executor.New(fake)
+	e := executor.New(fake, retrying)
 	calls := 0
 	err := e.Execute(t.Context(), func(context.Context) error { calls++; return errFailed })
 	assert.ErrorIs(t, err, errFailed)
@@ -78,21 +81,39 @@ func TestCustomClassifierAndRetriesOff(t *testing.T) {
 	require.NoError(t, executor.New(fake, executor.WithRetryAfter(classify)).Execute(t.Context(), task))
 	assert.Equal(t, []time.Duration{5 * time.Second}, fake.Pauses())
 
+	// Retries are opt-in: by default a task that asks for a wait runs once.
 	calls = 0
-	err := executor.New(&limitertest.Fake{}, executor.WithRetryAfter(nil)).Execute(t.Context(), func(context.Context) error {
+	fake = &limitertest.Fake{}
+	err := executor.New(fake).Execute(t.Context(), func(context.Context) error {
 		calls++
 		return tooMany{time.Second}
 	})
-	assert.Error(t, err)
-	assert.Equal(t, 1, calls, "retries off")
-	assert.ErrorContains(t, executor.New(fake, executor.WithMaxAttempts(0)).Execute(t.Context(), task), "max attempts=0")
+	var tm tooMany
+	assert.ErrorAs(t, err, &tm)
+	assert.Equal(t, 1, calls, "no retry unless asked")
+	assert.Empty(t, fake.Pauses(), "and no pause either")
+
+	for _, bad := range []struct {
+		opt  executor.Option
+		text string
+	}{
+		{executor.WithMaxAttempts(0), "WithMaxAttempts(0), want at least 1"},
+		{executor.WithRetryAfter(nil), "WithRetryAfter(nil)"},
+		{nil, "option 0 is nil"},
+	} {
+		calls = 0
+		err := executor.New(fake, bad.opt).Execute(t.Context(), task)
+		assert.ErrorIs(t, err, limiter.ErrInvalidConfig)
+		assert.ErrorContains(t, err, bad.text)
+		assert.Zero(t, calls, "a bad option runs nothing")
+	}
 }
 
 func TestRetryWaitsOutThePauseOnARealLimiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l, err := memory.New(limiter.PerSecond(100))
 		require.NoError(t, err)
-		e := executor.New(l, executor.WithConcurrency(2))
+		e := executor.New(l, retrying, executor.WithConcurrency(2))
 		start := time.Now()
 		var ran []time.Duration
 		results, err := executor.Batch(t.Context(), e, []func(context.Context) (int, error){

@@ -34,15 +34,23 @@ func PerHour(n int) Limit { return Limit{Requests: n, Window: time.Hour} }
 // Validate reports whether l can be enforced. The error matches
 // [ErrInvalidLimit] and names the value that is wrong.
 func (l Limit) Validate() error {
-	switch {
-	case l.Requests < 1:
-		return fmt.Errorf("%w: requests=%d, want at least 1", ErrInvalidLimit, l.Requests)
-	case l.Requests > MaxRequests:
-		return fmt.Errorf("%w: requests=%d, want at most %d", ErrInvalidLimit, l.Requests, MaxRequests)
-	case l.Window <= 0:
-		return fmt.Errorf("%w: window=%v, want more than 0", ErrInvalidLimit, l.Window)
+	if p := l.problem(); p != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidLimit, p)
 	}
 	return nil
+}
+
+// problem says what is wrong with l, or "" if nothing is.
+func (l Limit) problem() string {
+	switch {
+	case l.Requests < 1:
+		return fmt.Sprintf("requests=%d, want at least 1", l.Requests)
+	case l.Requests > MaxRequests:
+		return fmt.Sprintf("requests=%d, want at most %d", l.Requests, MaxRequests)
+	case l.Window <= 0:
+		return fmt.Sprintf("window=%v, want more than 0", l.Window)
+	}
+	return ""
 }
 
 // String formats l as "requests/window", for example "100/1m" or "20/1s",

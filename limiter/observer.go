@@ -7,47 +7,49 @@ type EventKind int
 
 // The kinds of [Event].
 const (
-	// Grant: units were granted; for a reservation, when its wait ended.
-	Grant EventKind = iota + 1
-	// Deny: TryAcquire refused, or Acquire refused because the grant would
+	// EventGrant: units were granted; for a reservation, when its wait ended.
+	EventGrant EventKind = iota + 1
+	// EventDeny: TryAcquire refused, or Acquire refused because the grant would
 	// come after the context's deadline. Nothing was recorded.
-	Deny
-	// Cancel: a caller gave back a reservation it no longer needs.
-	Cancel
-	// Error: the backend failed; nothing was granted.
-	Error
-	// FallbackEnter: a fallback limiter stopped using its backend after a
+	EventDeny
+	// EventCancel: a caller gave back a reservation it no longer needs.
+	EventCancel
+	// EventError: the backend failed. Either nothing was granted, or a
+	// reservation could not be given back (it then stays reserved, which
+	// only delays later callers); Err says which.
+	EventError
+	// EventFallbackEnter: a fallback limiter stopped using its backend after a
 	// failure and grants from this replica's local share.
-	FallbackEnter
-	// FallbackLeave: the backend answered a probe; grants come from it again.
-	FallbackLeave
-	// LimitLowered: the limit of the quota Key was lowered to Limit, below
+	EventFallbackEnter
+	// EventFallbackLeave: the backend answered a probe; grants come from it again.
+	EventFallbackLeave
+	// EventLimitLowered: the limit of the quota Key was lowered to Limit, below
 	// its configured one, because the API it guards refused a request that
 	// was within it (see package descope's learned limits).
-	LimitLowered
-	// LimitRestored: a lowered limit of the quota Key expired; Limit, the
+	EventLimitLowered
+	// EventLimitRestored: a lowered limit of the quota Key expired; Limit, the
 	// configured one, applies again.
-	LimitRestored
+	EventLimitRestored
 )
 
 // String returns the kind's lower-case name.
 func (k EventKind) String() string {
 	switch k {
-	case Grant:
+	case EventGrant:
 		return "grant"
-	case Deny:
+	case EventDeny:
 		return "deny"
-	case Cancel:
+	case EventCancel:
 		return "cancel"
-	case Error:
+	case EventError:
 		return "error"
-	case FallbackEnter:
+	case EventFallbackEnter:
 		return "fallback-enter"
-	case FallbackLeave:
+	case EventFallbackLeave:
 		return "fallback-leave"
-	case LimitLowered:
+	case EventLimitLowered:
 		return "limit-lowered"
-	case LimitRestored:
+	case EventLimitRestored:
 		return "limit-restored"
 	}
 	return "unknown"
@@ -58,17 +60,17 @@ type Event struct {
 	Kind EventKind
 	// N is the number of units asked for.
 	N int
-	// At is the grant time (Grant, Cancel), on the backend's clock: the Redis
+	// At is the grant time (EventGrant, EventCancel), on the backend's clock: the Redis
 	// server's TIME for the Redis backend.
 	At time.Time
-	// Wait is how long the caller waits for a Grant, or the RetryAfter of a
-	// Deny.
+	// Wait is how long the caller waits for a EventGrant, or the RetryAfter of a
+	// EventDeny.
 	Wait time.Duration
-	// Err is the backend's error (Error only).
+	// Err is the backend's error (EventError only).
 	Err error
-	// Key is the quota whose limit changed (LimitLowered, LimitRestored).
+	// Key is the quota whose limit changed (EventLimitLowered, EventLimitRestored).
 	Key string
-	// Limit is the quota's limit from now on (LimitLowered, LimitRestored).
+	// Limit is the quota's limit from now on (EventLimitLowered, EventLimitRestored).
 	Limit Limit
 }
 

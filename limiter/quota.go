@@ -22,25 +22,11 @@ func (q Quota) Validate() error {
 		return fmt.Errorf("%w: quota %q has no limits", ErrInvalidLimit, q.Key)
 	}
 	for _, l := range q.Limits {
-		if err := l.Validate(); err != nil {
-			return fmt.Errorf("quota %q: %w", q.Key, err)
+		if p := l.problem(); p != "" {
+			return fmt.Errorf("%w: quota %q: %s", ErrInvalidLimit, q.Key, p)
 		}
 	}
 	return nil
-}
-
-// Tightest returns the limit with the fewest Requests among quotas: a
-// request for more units than it allows can never be granted.
-func Tightest(quotas []Quota) Limit {
-	var t Limit
-	for _, q := range quotas {
-		for _, l := range q.Limits {
-			if t.Requests == 0 || l.Requests < t.Requests {
-				t = l
-			}
-		}
-	}
-	return t
 }
 
 // Pauser is implemented by limiters whose quotas can be paused for every

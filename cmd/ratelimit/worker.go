@@ -113,12 +113,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var granted, cancelled, failed atomic.Int64
 	observers = append(observers, limiter.ObserverFunc(func(e limiter.Event) {
 		switch e.Kind {
-		case limiter.Cancel:
+		case limiter.EventCancel:
 			cancelled.Add(1)
-		case limiter.Error:
+		case limiter.EventError:
 			failed.Add(1)
 			log.Warn("redis error", "err", e.Err)
-		case limiter.LimitLowered, limiter.LimitRestored:
+		case limiter.EventLimitLowered, limiter.EventLimitRestored:
 			log.Warn(e.Kind.String(), "key", e.Key, "limit", e.Limit.String())
 		}
 	}))
@@ -128,7 +128,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var wg sync.WaitGroup
 	for w := range cfg.workers {
 		obs := append([]limiter.Observer{limiter.ObserverFunc(func(e limiter.Event) {
-			if e.Kind == limiter.Grant {
+			if e.Kind == limiter.EventGrant {
 				granted.Add(1)
 				rep.line("grant %d %d", w, e.At.UnixMicro())
 			}

@@ -38,8 +38,8 @@ func TestShares(t *testing.T) {
 func TestRecorderAndDrive(t *testing.T) {
 	rec := &Recorder{}
 	t0 := time.Unix(1000, 0)
-	rec.Observe(limiter.Event{Kind: limiter.Grant, At: t0})
-	rec.Observe(limiter.Event{Kind: limiter.Deny, At: t0})
+	rec.Observe(limiter.Event{Kind: limiter.EventGrant, At: t0})
+	rec.Observe(limiter.Event{Kind: limiter.EventDeny, At: t0})
 	assert.Equal(t, []Grant{{At: t0}}, rec.Grants(), "only grants are kept")
 
 	// One worker: calls come one at a time. The first four fail while the

@@ -18,7 +18,7 @@ type Recorder struct {
 
 // Observe records e if it is a grant.
 func (r *Recorder) Observe(e limiter.Event) {
-	if e.Kind != limiter.Grant {
+	if e.Kind != limiter.EventGrant {
 		return
 	}
 	r.mu.Lock()

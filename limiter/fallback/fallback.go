@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/descope-mgmt/ratelimit/internal/option"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/memory"
 )
@@ -50,40 +51,53 @@ type Limiter struct {
 
 var _ limiter.Limiter = (*Limiter)(nil)
 
-// Option configures a [Limiter].
-type Option func(*Limiter)
+// Option configures a [Limiter]. A bad value makes [New] fail with an
+// error matching limiter.ErrInvalidConfig.
+type Option func(*options) error
+
+type options struct {
+	coolDown time.Duration
+	observer limiter.Observer
+}
 
 // WithCoolDown sets how long the local share serves after a failure before
-// one request probes the primary again. Default: 5s.
+// one request probes the primary again; more than 0. Default: 5s.
 func WithCoolDown(d time.Duration) Option {
-	return func(l *Limiter) {
-		if d > 0 {
-			l.openFor = d
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("WithCoolDown(%v), want more than 0", d)
 		}
+		o.coolDown = d
+		return nil
 	}
 }
 
-// WithObserver reports entering and leaving fallback (limiter.FallbackEnter,
-// limiter.FallbackLeave), and the local share's decisions. Default: none.
+// WithObserver reports entering and leaving fallback
+// (limiter.EventFallbackEnter, limiter.EventFallbackLeave), and the local
+// share's decisions. Default: none.
 func WithObserver(o limiter.Observer) Option {
-	return func(l *Limiter) { l.observer = o }
+	return func(opts *options) error {
+		opts.observer = o
+		return nil
+	}
 }
 
 // New returns a limiter that uses primary, and share while primary fails.
+// It fails with an error matching limiter.ErrInvalidConfig for a nil
+// primary or a bad option, and limiter.ErrInvalidLimit for a bad share.
 func New(primary limiter.Limiter, share limiter.Limit, opts ...Option) (*Limiter, error) {
 	if primary == nil {
-		return nil, errors.New("fallback: primary limiter is nil")
+		return nil, fmt.Errorf("%w: fallback: primary limiter is nil", limiter.ErrInvalidConfig)
 	}
-	l := &Limiter{primary: primary, openFor: 5 * time.Second}
-	for _, opt := range opts {
-		opt(l)
+	o := options{coolDown: 5 * time.Second}
+	if err := option.Apply(&o, opts); err != nil {
+		return nil, err
 	}
-	local, err := memory.New(share, memory.WithObserver(l.observer))
+	local, err := memory.New(share, memory.WithObserver(o.observer))
 	if err != nil {
-		return nil, fmt.Errorf("fallback: share: %w", err)
+		return nil, err
 	}
-	l.local = local
-	return l, nil
+	return &Limiter{primary: primary, local: local, openFor: o.coolDown, observer: o.observer}, nil
 }
 
 // Acquire acquires from the primary, or from the local share in fallback.
@@ -146,7 +160,7 @@ func (l *Limiter) trip(probe bool, err error) {
 	}
 	l.mu.Unlock()
 	if entered {
-		l.observe(limiter.Event{Kind: limiter.FallbackEnter, Err: err})
+		l.observe(limiter.Event{Kind: limiter.EventFallbackEnter, Err: err})
 	}
 }
 
@@ -166,7 +180,7 @@ func (l *Limiter) answered(probe bool, err error) {
 	}
 	l.mu.Unlock()
 	if left {
-		l.observe(limiter.Event{Kind: limiter.FallbackLeave})
+		l.observe(limiter.Event{Kind: limiter.EventFallbackLeave})
 	}
 }
 

@@ -62,7 +62,7 @@ func TestFallsBackToTheShareAndProbesItsWayBack(t *testing.T) {
 		var events []limiter.EventKind
 		l, err := fallback.New(primary, fallback.Share(limiter.PerSecond(6), 3), fallback.WithCoolDown(5*time.Second),
 			fallback.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
-				if e.Kind == limiter.FallbackEnter || e.Kind == limiter.FallbackLeave {
+				if e.Kind == limiter.EventFallbackEnter || e.Kind == limiter.EventFallbackLeave {
 					events = append(events, e.Kind)
 				}
 			})))
@@ -96,7 +96,7 @@ func TestFallsBackToTheShareAndProbesItsWayBack(t *testing.T) {
 		assert.False(t, l.InFallback())
 		assert.True(t, try())
 		assert.Equal(t, 5, primary.count(), "back on the primary")
-		assert.Equal(t, []limiter.EventKind{limiter.FallbackEnter, limiter.FallbackLeave}, events)
+		assert.Equal(t, []limiter.EventKind{limiter.EventFallbackEnter, limiter.EventFallbackLeave}, events)
 	})
 }
 

@@ -39,9 +39,9 @@ func TestFallbackWhileRedisIsDown(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			switch e.Kind {
-			case limiter.FallbackEnter:
+			case limiter.EventFallbackEnter:
 				entered = time.Now()
-			case limiter.FallbackLeave:
+			case limiter.EventFallbackLeave:
 				left = time.Now()
 			}
 		}))))

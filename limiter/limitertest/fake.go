@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/limiter/internal/acquire"
 )
 
 // Fake is a limiter.Limiter that grants every valid request at once and
@@ -34,10 +35,10 @@ var (
 // Acquire grants n units at once, unless n < 1, ctx is done, or Err is set.
 func (f *Fake) Acquire(ctx context.Context, n int) error {
 	if n < 1 {
-		return limiter.CheckN(n, limiter.Limit{Requests: n})
+		return acquire.CheckN(n, limiter.Limit{Requests: n})
 	}
 	if ctx.Err() != nil {
-		return limiter.ContextError(ctx, n)
+		return acquire.ContextError(ctx, n, nil)
 	}
 	if f.Err != nil {
 		return f.Err

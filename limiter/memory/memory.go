@@ -7,19 +7,19 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/descope-mgmt/ratelimit/internal/clock"
 	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/limiter/internal/acquire"
 )
 
 // Limiter is a sliding-window limiter held in memory. It is safe for
-// concurrent use. Create one with [New], or with [Store.Limiter] for
+// concurrent use. Create one with [New], or with [Store.NewComposite] for
 // quotas shared between limiters.
 type Limiter struct {
-	store    *Store
-	quotas   []*quota
-	limits   [][]limiter.Limit // limits[i] apply to quotas[i]
-	tightest limiter.Limit
-	observer limiter.Observer
+	store  *Store
+	given  []limiter.Quota
+	quotas []*quota
+	limits [][]limiter.Limit // limits[i] apply to quotas[i]
+	loop   acquire.Loop
 }
 
 var (
@@ -31,130 +31,29 @@ var (
 // with an error matching limiter.ErrInvalidLimit if the limit cannot be
 // enforced.
 func New(limit limiter.Limit, opts ...Option) (*Limiter, error) {
-	return NewStore().Limiter([]limiter.Quota{{Limits: []limiter.Limit{limit}}}, opts...)
+	return NewStore().NewComposite([]limiter.Quota{{Limits: []limiter.Limit{limit}}}, opts...)
 }
 
-// reserve applies the reservation rule across the limiter's quotas. It
-// records the grant and returns its time if the wait is at most maxWait
-// (negative: any wait).
-func (l *Limiter) reserve(n int, maxWait time.Duration, wantRemaining bool) (at, now int64, granted bool, remaining int) {
-	s := l.store
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now = s.now()
-	at = now
-	for i, q := range l.quotas {
-		at = max(at, q.pausedUntil)
-		for _, lim := range l.limits[i] {
-			at = max(at, q.ring.Earliest(now, n, lim.Requests, int64(lim.Window)))
-		}
-	}
-	granted = maxWait < 0 || at-now <= int64(maxWait)
-	if granted {
-		for _, q := range l.quotas {
-			q.ring.Record(at, n, now-q.longest)
-		}
-	}
-	if wantRemaining {
-		remaining = l.tightest.Requests
-		for i, q := range l.quotas {
-			for _, lim := range l.limits[i] {
-				r := 0
-				if q.pausedUntil <= now {
-					r = q.ring.Remaining(now, lim.Requests, int64(lim.Window))
-				}
-				remaining = min(remaining, r)
-			}
-		}
-	}
-	return at, now, granted, remaining
-}
-
-// cancel gives back n units reserved at at in every quota.
-func (l *Limiter) cancel(at int64, n int) {
-	l.store.mu.Lock()
-	defer l.store.mu.Unlock()
-	for _, q := range l.quotas {
-		q.ring.Cancel(at, n)
-	}
-}
-
-// paused reports whether a pause on one of the quotas covers at.
-func (l *Limiter) paused(at int64) bool {
-	l.store.mu.Lock()
-	defer l.store.mu.Unlock()
-	for _, q := range l.quotas {
-		if q.pausedUntil > at {
-			return true
-		}
-	}
-	return false
-}
+// Quotas returns the quotas the limiter enforces, as it was given them.
+func (l *Limiter) Quotas() []limiter.Quota { return acquire.CloneQuotas(l.given) }
 
 // TryAcquire grants n units if that needs no wait; see [limiter.Limiter].
 func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, error) {
-	if err := limiter.CheckN(n, l.tightest); err != nil {
-		return limiter.Decision{}, err
-	}
-	if ctx.Err() != nil {
-		return limiter.Decision{}, limiter.ContextError(ctx, n)
-	}
-	at, now, granted, remaining := l.reserve(n, 0, true)
-	d := limiter.Decision{Allowed: granted, Remaining: remaining}
-	if granted {
-		l.observe(limiter.Event{Kind: limiter.Grant, N: n, At: l.store.wallTime(at)})
-	} else {
-		d.RetryAfter = time.Duration(at - now)
-		l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: d.RetryAfter})
-	}
-	return d, nil
+	return l.loop.TryAcquire(ctx, n)
 }
 
 // Acquire blocks until n units are granted; see [limiter.Limiter]. If a
 // pause comes to cover its reserved time while it waits, it gives the
 // reservation back and queues again after the pause.
 func (l *Limiter) Acquire(ctx context.Context, n int) error {
-	if err := limiter.CheckN(n, l.tightest); err != nil {
-		return err
-	}
-	waited := time.Duration(0)
-	for {
-		if ctx.Err() != nil {
-			return limiter.ContextError(ctx, n)
-		}
-		maxWait := limiter.MaxWait(ctx)
-		pauses := l.store.pauses() // before reserving, so no pause is missed
-		at, now, granted, _ := l.reserve(n, maxWait, false)
-		wait := time.Duration(at - now)
-		if !granted {
-			l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: wait})
-			return limiter.DeadlineError(n, wait)
-		}
-		grant := limiter.Event{Kind: limiter.Grant, N: n, At: l.store.wallTime(at), Wait: waited + wait}
-		if wait <= 0 {
-			l.observe(grant)
-			return nil
-		}
-		requeue, ok := clock.SleepUnless(ctx, wait, pauses, l.store.pauses, func() bool { return l.paused(at) })
-		if !ok {
-			l.cancel(at, n)
-			l.observe(limiter.Event{Kind: limiter.Cancel, N: n, At: l.store.wallTime(at)})
-			return limiter.ContextError(ctx, n)
-		}
-		if !requeue {
-			l.observe(grant)
-			return nil
-		}
-		l.cancel(at, n)
-		waited += time.Duration(l.store.now() - now)
-	}
+	return l.loop.Acquire(ctx, n)
 }
 
 // Pause holds every grant on the limiter's quotas until d from now; see
 // [limiter.Pauser].
 func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
-		return fmt.Errorf("memory: pause of %v, want more than 0", d)
+		return fmt.Errorf("limiter: pause of %v, want more than 0", d)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -171,8 +70,61 @@ func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
-func (l *Limiter) observe(e limiter.Event) {
-	if l.observer != nil {
-		l.observer.Observe(e)
+// storage is the limiter's side of the acquire loop: the store's quotas
+// under its lock. Times are nanoseconds since the store's start.
+type storage struct{ l *Limiter }
+
+func (b storage) Reserve(_ context.Context, n int, maxWait time.Duration, wantRemaining bool) (acquire.Reservation, error) {
+	l, s := b.l, b.l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	at := now
+	for i, q := range l.quotas {
+		at = max(at, q.pausedUntil)
+		for _, lim := range l.limits[i] {
+			at = max(at, q.ring.Earliest(now, n, lim.Requests, int64(lim.Window)))
+		}
 	}
+	r := acquire.Reservation{Granted: maxWait < 0 || at-now <= int64(maxWait), Wait: time.Duration(at - now), At: s.wallTime(at), Token: at}
+	if r.Granted {
+		for _, q := range l.quotas {
+			q.ring.Record(at, n, now-q.longest)
+		}
+	}
+	if wantRemaining {
+		r.Remaining = l.loop.Tightest.Requests
+		for i, q := range l.quotas {
+			for _, lim := range l.limits[i] {
+				left := 0
+				if q.pausedUntil <= now {
+					left = q.ring.Remaining(now, lim.Requests, int64(lim.Window))
+				}
+				r.Remaining = min(r.Remaining, left)
+			}
+		}
+	}
+	return r, nil
+}
+
+func (b storage) Cancel(_ context.Context, n int, r acquire.Reservation) error {
+	b.l.store.mu.Lock()
+	defer b.l.store.mu.Unlock()
+	for _, q := range b.l.quotas {
+		q.ring.Cancel(r.Token, n)
+	}
+	return nil
+}
+
+func (b storage) Pauses() <-chan struct{} { return b.l.store.pauses() }
+
+func (b storage) Covered(r acquire.Reservation) bool {
+	b.l.store.mu.Lock()
+	defer b.l.store.mu.Unlock()
+	for _, q := range b.l.quotas {
+		if q.pausedUntil > r.Token {
+			return true
+		}
+	}
+	return false
 }

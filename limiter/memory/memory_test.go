@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 		Open: func(t *testing.T) func(quotas ...limiter.Quota) limiter.Limiter {
 			store := memory.NewStore()
 			return func(quotas ...limiter.Quota) limiter.Limiter {
-				l, err := store.Limiter(quotas)
+				l, err := store.NewComposite(quotas)
 				require.NoError(t, err)
 				return l
 			}
@@ -68,10 +68,10 @@ func TestObserverSeesEveryDecision(t *testing.T) {
 		assert.ErrorIs(t, l.Acquire(ctx, 1), context.Canceled)
 
 		require.Len(t, events, 4)
-		assert.Equal(t, limiter.Event{Kind: limiter.Grant, N: 1, At: start}, events[0])
-		assert.Equal(t, limiter.Event{Kind: limiter.Deny, N: 1, Wait: time.Second}, events[1])
-		assert.Equal(t, limiter.Event{Kind: limiter.Grant, N: 1, At: start.Add(time.Second), Wait: time.Second}, events[2])
-		assert.Equal(t, limiter.Event{Kind: limiter.Cancel, N: 1, At: start.Add(2 * time.Second)}, events[3])
+		assert.Equal(t, limiter.Event{Kind: limiter.EventGrant, N: 1, At: start}, events[0])
+		assert.Equal(t, limiter.Event{Kind: limiter.EventDeny, N: 1, Wait: time.Second}, events[1])
+		assert.Equal(t, limiter.Event{Kind: limiter.EventGrant, N: 1, At: start.Add(time.Second), Wait: time.Second}, events[2])
+		assert.Equal(t, limiter.Event{Kind: limiter.EventCancel, N: 1, At: start.Add(2 * time.Second)}, events[3])
 	})
 }
 

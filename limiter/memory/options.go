@@ -2,8 +2,9 @@ package memory
 
 import "github.com/descope-mgmt/ratelimit/limiter"
 
-// Option configures a [Limiter].
-type Option func(*options)
+// Option configures a [Limiter]. A bad value makes the constructor fail
+// with an error matching limiter.ErrInvalidConfig.
+type Option func(*options) error
 
 type options struct {
 	observer limiter.Observer
@@ -11,5 +12,8 @@ type options struct {
 
 // WithObserver sends every decision of the limiter to o. Default: none.
 func WithObserver(o limiter.Observer) Option {
-	return func(opts *options) { opts.observer = o }
+	return func(opts *options) error {
+		opts.observer = o
+		return nil
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/descope-mgmt/ratelimit/internal/option"
 	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/limiter/internal/acquire"
 	"github.com/descope-mgmt/ratelimit/limiter/internal/ring"
 )
 
@@ -54,29 +56,33 @@ func (s *Store) Used(key string, window time.Duration) int {
 	return q.ring.Used(s.now(), int64(window))
 }
 
-// Limiter returns a limiter that grants a request only at a time every one
-// of quotas allows, recording it in all of them at once. Quotas with the
-// same key in one Store are one quota, whichever limiter names them; every
-// limiter should give a key the same limits.
-func (s *Store) Limiter(quotas []limiter.Quota, opts ...Option) (*Limiter, error) {
+// NewComposite returns a limiter that grants a request only at a time every
+// one of quotas allows, recording it in all of them at once. Quotas with
+// the same key in one Store are one quota, whichever limiter names them;
+// every limiter should give a key the same limits. It fails with an error
+// matching limiter.ErrInvalidLimit for a limit it cannot enforce, and
+// limiter.ErrInvalidConfig for no quotas, a key named twice, or a bad
+// option.
+func (s *Store) NewComposite(quotas []limiter.Quota, opts ...Option) (*Limiter, error) {
 	if len(quotas) == 0 {
-		return nil, fmt.Errorf("memory: %w: no quotas", limiter.ErrInvalidLimit)
+		return nil, fmt.Errorf("%w: no quotas", limiter.ErrInvalidConfig)
 	}
 	seen := map[string]bool{}
 	for _, q := range quotas {
 		if err := q.Validate(); err != nil {
-			return nil, fmt.Errorf("memory: %w", err)
+			return nil, err
 		}
 		if seen[q.Key] {
-			return nil, fmt.Errorf("memory: %w: quota %q named twice; give one quota several limits instead", limiter.ErrInvalidLimit, q.Key)
+			return nil, fmt.Errorf("%w: quota %q named twice; give one quota several limits instead", limiter.ErrInvalidConfig, q.Key)
 		}
 		seen[q.Key] = true
 	}
-	o := options{}
-	for _, opt := range opts {
-		opt(&o)
+	var o options
+	if err := option.Apply(&o, opts); err != nil {
+		return nil, err
 	}
-	l := &Limiter{store: s, tightest: limiter.Tightest(quotas), observer: o.observer}
+	l := &Limiter{store: s, given: acquire.CloneQuotas(quotas)}
+	l.loop = acquire.Loop{Backend: storage{l}, Tightest: acquire.Tightest(quotas), Observer: o.observer}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, q := range quotas {

@@ -60,15 +60,15 @@ func (m *Metrics) Observer(name string) limiter.Observer {
 	wait := m.wait.WithLabelValues(name)
 	return limiter.ObserverFunc(func(e limiter.Event) {
 		switch e.Kind {
-		case limiter.Grant:
+		case limiter.EventGrant:
 			grants.Inc()
 			units.Add(float64(e.N))
 			wait.Observe(e.Wait.Seconds())
-		case limiter.Deny:
+		case limiter.EventDeny:
 			denials.Inc()
-		case limiter.Cancel:
+		case limiter.EventCancel:
 			cancels.Inc()
-		case limiter.Error:
+		case limiter.EventError:
 			errs.Inc()
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/descope-mgmt/ratelimit/limiter/internal/acquire"
 )
 
 // maxBatch bounds how many requests one script call carries.
@@ -155,7 +157,7 @@ func (c *coalescer) send(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, i := range giveBack {
-		c.l.cancel(ctx, batch[i].ask.n, rs[i].at)
+		c.l.loop.GiveBack(ctx, batch[i].ask.n, acquire.Reservation{Granted: true, At: time.UnixMicro(rs[i].at), Token: rs[i].at})
 	}
 }
 

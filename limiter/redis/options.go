@@ -1,13 +1,15 @@
 package redis
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
-// Option configures a [Limiter].
-type Option func(*options)
+// Option configures a [Limiter]. A bad value makes [New] or
+// [NewComposite] fail with an error matching limiter.ErrInvalidConfig.
+type Option func(*options) error
 
 type options struct {
 	observer      limiter.Observer
@@ -22,29 +24,44 @@ func defaultOptions() options {
 
 // WithObserver sends every decision of the limiter to o. Default: none.
 func WithObserver(o limiter.Observer) Option {
-	return func(opts *options) { opts.observer = o }
+	return func(opts *options) error {
+		opts.observer = o
+		return nil
+	}
 }
 
 // WithCancelTimeout bounds the call that gives back a reservation after the
-// caller's context ends. Default: 1s. Values of zero or less keep the default.
+// caller's context ends; more than 0. Default: 1s.
 func WithCancelTimeout(d time.Duration) Option {
-	return func(opts *options) {
-		if d > 0 {
-			opts.cancelTimeout = d
+	return func(opts *options) error {
+		if d <= 0 {
+			return fmt.Errorf("WithCancelTimeout(%v), want more than 0", d)
 		}
+		opts.cancelTimeout = d
+		return nil
 	}
 }
 
 // WithWatcher makes waiting callers re-queue when any process pauses one of
-// the limiter's quotas while they wait (see [Limiter.Pause]). Default: none;
-// waiters then keep the times they reserved.
+// the limiter's quotas while they wait (see [Limiter.Pause]); not nil.
+// Default: none; waiters then keep the times they reserved.
 func WithWatcher(w *Watcher) Option {
-	return func(opts *options) { opts.watcher = w }
+	return func(opts *options) error {
+		if w == nil {
+			return fmt.Errorf("WithWatcher(nil), want a *Watcher from NewWatcher")
+		}
+		opts.watcher = w
+		return nil
+	}
 }
 
-// WithCoalescing sets whether Acquire and TryAcquire calls of one Limiter that arrive while
-// a script call is in flight are sent together as the next call (one round
-// trip for many grants, each still served in arrival order). Default: true.
+// WithCoalescing sets whether Acquire and TryAcquire calls of one Limiter
+// that arrive while a script call is in flight are sent together as the
+// next call (one round trip for many grants, each still served in arrival
+// order). Default: true.
 func WithCoalescing(on bool) Option {
-	return func(opts *options) { opts.noCoalescing = !on }
+	return func(opts *options) error {
+		opts.noCoalescing = !on
+		return nil
+	}
 }

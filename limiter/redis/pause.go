@@ -9,6 +9,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
 // pauseChannel is where window.lua publishes "key now until" (µs) on every pause.
@@ -21,7 +23,7 @@ const pauseChannel = "ratelimit:pause"
 // see the pause.
 func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
-		return fmt.Errorf("limiter/redis: pause of %v, want more than 0", d)
+		return fmt.Errorf("limiter: pause of %v, want more than 0", d)
 	}
 	args := append([]any{"pause", micros(d)}, l.limitArg...)
 	vals, err := script.Run(ctx, l.client, l.keys, args...).Int64Slice()
@@ -30,7 +32,7 @@ func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
 	}
 	if w := l.opts.watcher; w != nil && len(vals) == 2 {
 		for _, k := range l.keys { // at once here; other processes hear it from Redis
-			w.notify(k, vals[1])
+			w.notify(k, vals[0], vals[1])
 		}
 	}
 	return nil
@@ -40,24 +42,31 @@ func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
 // subscription per process), and tells the waiting callers of this
 // process's limiters, so that no unit is granted inside a pause. Pass it to
 // limiters with [WithWatcher]. It is safe for concurrent use.
+//
+// It forgets a key once the pauses it heard of have ended.
 type Watcher struct {
 	pubsub *goredis.PubSub
 	done   chan struct{}
 
 	mu      sync.Mutex
 	until   map[string]int64 // the latest pause end heard per key, µs
-	waiters map[string]map[chan struct{}]struct{}
+	changed chan struct{}    // closed and replaced on every pause heard
 }
 
 // NewWatcher subscribes to pause announcements through client and returns
-// once Redis confirmed the subscription. Close it when done.
+// once Redis confirmed the subscription. It takes a UniversalClient, not a
+// Scripter, because it needs SUBSCRIBE; on a Cluster, announcements reach
+// every node's subscribers. Close it when done.
 func NewWatcher(ctx context.Context, client goredis.UniversalClient) (*Watcher, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: NewWatcher: client is nil", limiter.ErrInvalidConfig)
+	}
 	ps := client.Subscribe(ctx, pauseChannel)
 	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
 		ps.Close()
 		return nil, fmt.Errorf("limiter/redis: subscribe to %s: %w", pauseChannel, err)
 	}
-	w := &Watcher{pubsub: ps, done: make(chan struct{}), until: map[string]int64{}, waiters: map[string]map[chan struct{}]struct{}{}}
+	w := &Watcher{pubsub: ps, done: make(chan struct{}), until: map[string]int64{}, changed: make(chan struct{})}
 	go w.listen()
 	return w, nil
 }
@@ -65,50 +74,49 @@ func NewWatcher(ctx context.Context, client goredis.UniversalClient) (*Watcher, 
 func (w *Watcher) listen() {
 	defer close(w.done)
 	for msg := range w.pubsub.Channel() {
-		fields := strings.Fields(msg.Payload)
-		if len(fields) != 3 {
-			continue
-		}
-		if until, err := strconv.ParseInt(fields[2], 10, 64); err == nil {
-			w.notify(fields[0], until)
+		if key, now, until, ok := parseAnnouncement(msg.Payload); ok {
+			w.notify(key, now, until)
 		}
 	}
 }
 
-// notify records a pause of key until (µs) and wakes the waiters on key.
-func (w *Watcher) notify(key string, until int64) {
+// parseAnnouncement reads "key now until" from the end: the key is every
+// byte before the last two fields, spaces and all.
+func parseAnnouncement(s string) (key string, now, until int64, ok bool) {
+	i := strings.LastIndexByte(s, ' ')
+	if i < 0 {
+		return "", 0, 0, false
+	}
+	j := strings.LastIndexByte(s[:i], ' ')
+	if j < 0 {
+		return "", 0, 0, false
+	}
+	now, err1 := strconv.ParseInt(s[j+1:i], 10, 64)
+	until, err2 := strconv.ParseInt(s[i+1:], 10, 64)
+	return s[:j], now, until, err1 == nil && err2 == nil
+}
+
+// notify records a pause of key until (µs, server clock, announced at now)
+// and wakes every waiter to check its reservation. Keys whose pauses ended
+// before now are forgotten.
+func (w *Watcher) notify(key string, now, until int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.until[key] = max(w.until[key], until)
-	for ch := range w.waiters[key] {
-		select {
-		case ch <- struct{}{}:
-		default: // already signalled
+	for k, u := range w.until {
+		if u <= now {
+			delete(w.until, k)
 		}
 	}
+	w.until[key] = max(w.until[key], until)
+	close(w.changed)
+	w.changed = make(chan struct{})
 }
 
-// watch registers a waiter on keys; the channel is signalled on each pause.
-func (w *Watcher) watch(keys []string) (ch chan struct{}, stop func()) {
-	ch = make(chan struct{}, 1)
+// pauses returns the channel closed at the next pause heard.
+func (w *Watcher) pauses() <-chan struct{} {
 	w.mu.Lock()
-	for _, k := range keys {
-		if w.waiters[k] == nil {
-			w.waiters[k] = map[chan struct{}]struct{}{}
-		}
-		w.waiters[k][ch] = struct{}{}
-	}
-	w.mu.Unlock()
-	return ch, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		for _, k := range keys {
-			delete(w.waiters[k], ch)
-			if len(w.waiters[k]) == 0 {
-				delete(w.waiters, k)
-			}
-		}
-	}
+	defer w.mu.Unlock()
+	return w.changed
 }
 
 // pausedPast reports whether a pause heard on one of keys ends after at (µs).

@@ -11,7 +11,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -20,8 +19,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/descope-mgmt/ratelimit/internal/clock"
+	"github.com/descope-mgmt/ratelimit/internal/option"
 	"github.com/descope-mgmt/ratelimit/limiter"
+	"github.com/descope-mgmt/ratelimit/limiter/internal/acquire"
 	"github.com/descope-mgmt/ratelimit/scripts/lua"
 )
 
@@ -29,20 +29,18 @@ import (
 // SCRIPT FLUSH or a restarted server costs one extra round trip, not an error.
 var script = goredis.NewScript(lua.Window)
 
-// ErrInvalidConfig is wrapped by New when the client or key is unusable.
-var ErrInvalidConfig = errors.New("limiter/redis: invalid config")
-
 // Limiter is a sliding-window limiter whose state lives in Redis. Every
 // Limiter on the same key and server shares one quota, first come, first
 // served. It is safe for concurrent use. Create one with [New] or
 // [NewComposite].
 type Limiter struct {
 	client   goredis.Scripter
+	quotas   []limiter.Quota
 	keys     []string
-	tightest limiter.Limit
 	limitArg []any // each key's limits as window.lua reads them: count, then requests and window µs
 	opts     options
 	batch    *coalescer // nil when coalescing is off
+	loop     acquire.Loop
 	// seen is the latest grant time (µs, server clock) this limiter holds.
 	// Sent with every call, it lets window.lua notice a key that lost data.
 	seen atomic.Int64
@@ -55,13 +53,15 @@ var (
 
 // New returns a limiter that enforces limit on the quota stored at key.
 //
-// client may be any go-redis client that runs scripts: *goredis.Client,
-// *goredis.ClusterClient, *goredis.Ring or a failover client. Every process
-// that shares key must use the same limit. The window is rounded up to whole
-// microseconds, the resolution of the server's clock.
+// client may be any go-redis client that runs scripts (a Scripter is all it
+// needs): *goredis.Client, *goredis.ClusterClient, *goredis.Ring or a
+// failover client. Every process that shares key must use the same limit.
+// The window is rounded up to whole microseconds, the resolution of the
+// server's clock.
 //
-// New does no I/O. It fails on a nil client, an empty key or an invalid
-// limit (the error matches limiter.ErrInvalidLimit).
+// New does no I/O. It fails with an error matching limiter.ErrInvalidLimit
+// for an invalid limit, and limiter.ErrInvalidConfig for a nil client, an
+// empty key or a bad option.
 func New(client goredis.Scripter, key string, limit limiter.Limit, opts ...Option) (*Limiter, error) {
 	return NewComposite(client, []limiter.Quota{{Key: key, Limits: []limiter.Limit{limit}}}, opts...)
 }
@@ -72,32 +72,32 @@ func New(client goredis.Scripter, key string, limit limiter.Limit, opts ...Optio
 // 1000/10m on one key).
 //
 // The keys must hash to one Redis Cluster slot, so give them one hash tag:
-// "{descope:project-1}:user-create" and "{descope:project-1}:user-mgmt".
-// The check is made on every server, so code that works on one Redis keeps
-// working on a Cluster.
+// "{descope:project-1}:user-create" and "{descope:project-1}:user-mgmt"
+// ([KeyFor] builds such keys). The check is made on every server, so code
+// that works on one Redis keeps working on a Cluster.
 func NewComposite(client goredis.Scripter, quotas []limiter.Quota, opts ...Option) (*Limiter, error) {
 	if isNil(client) {
-		return nil, fmt.Errorf("%w: client is nil, want a go-redis client such as *redis.Client", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: client is nil, want a go-redis client such as *redis.Client", limiter.ErrInvalidConfig)
 	}
 	if len(quotas) == 0 {
-		return nil, fmt.Errorf("%w: no quotas", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: no quotas", limiter.ErrInvalidConfig)
 	}
-	l := &Limiter{client: client, tightest: limiter.Tightest(quotas), opts: defaultOptions()}
+	l := &Limiter{client: client, quotas: acquire.CloneQuotas(quotas), opts: defaultOptions()}
 	seen := map[string]bool{}
 	for _, q := range quotas {
 		if q.Key == "" {
-			return nil, fmt.Errorf("%w: key is empty", ErrInvalidConfig)
+			return nil, fmt.Errorf("%w: key is empty", limiter.ErrInvalidConfig)
 		}
 		if seen[q.Key] {
-			return nil, fmt.Errorf("%w: key %q named twice; give one quota several limits instead", ErrInvalidConfig, q.Key)
+			return nil, fmt.Errorf("%w: key %q named twice; give one quota several limits instead", limiter.ErrInvalidConfig, q.Key)
 		}
 		seen[q.Key] = true
 		if err := q.Validate(); err != nil {
-			return nil, fmt.Errorf("limiter/redis: %w", err)
+			return nil, err
 		}
 		if slot, first := Slot(q.Key), Slot(quotas[0].Key); slot != first {
 			return nil, fmt.Errorf("%w: keys %q (slot %d) and %q (slot %d) cannot live in one Redis Cluster slot; give them one hash tag, like {descope:<project>}:<name>",
-				ErrInvalidConfig, quotas[0].Key, first, q.Key, slot)
+				limiter.ErrInvalidConfig, quotas[0].Key, first, q.Key, slot)
 		}
 		l.keys = append(l.keys, q.Key)
 		l.limitArg = append(l.limitArg, len(q.Limits))
@@ -105,12 +105,13 @@ func NewComposite(client goredis.Scripter, quotas []limiter.Quota, opts ...Optio
 			l.limitArg = append(l.limitArg, lim.Requests, micros(lim.Window))
 		}
 	}
-	for _, opt := range opts {
-		opt(&l.opts)
+	if err := option.Apply(&l.opts, opts); err != nil {
+		return nil, err
 	}
 	if !l.opts.noCoalescing {
 		l.batch = &coalescer{l: l}
 	}
+	l.loop = acquire.Loop{Backend: storage{l}, Tightest: acquire.Tightest(quotas), Observer: l.opts.observer}
 	return l, nil
 }
 
@@ -127,21 +128,38 @@ func micros(d time.Duration) int64 {
 	return int64((d + time.Microsecond - 1) / time.Microsecond)
 }
 
-// Key returns the Redis key that holds the quota.
-func (l *Limiter) Key() string { return l.keys[0] }
-
-// Limit returns the limit l enforces; for a composite, the one with the
-// fewest requests.
-func (l *Limiter) Limit() limiter.Limit { return l.tightest }
+// Quotas returns the quotas the limiter enforces: every key, with its
+// limits, as it was given them.
+func (l *Limiter) Quotas() []limiter.Quota { return acquire.CloneQuotas(l.quotas) }
 
 // Load loads the script into the server (every master of a cluster), so the
 // first grants need no EVAL fallback, and reports whether Redis answers.
 // Calling it is optional: a missing script is loaded on first use.
 func (l *Limiter) Load(ctx context.Context) error {
 	if err := script.Load(ctx, l.client).Err(); err != nil {
-		return fmt.Errorf("limiter/redis: load script for key %q: %w", l.keys[0], err)
+		return l.errorf("load script: %w", err)
 	}
 	return nil
+}
+
+// errorf makes an error of this limiter's: one prefix, its first key, and
+// the cause kept matchable.
+func (l *Limiter) errorf(format string, args ...any) error {
+	return fmt.Errorf("limiter/redis: key %q: "+format, append([]any{l.keys[0]}, args...)...)
+}
+
+// TryAcquire grants n units if that needs no wait; see [limiter.Limiter].
+func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, error) {
+	return l.loop.TryAcquire(ctx, n)
+}
+
+// Acquire blocks until n units are granted; see [limiter.Limiter]. It makes
+// one script call to reserve, then sleeps until the reserved time without
+// asking Redis again. If ctx ends while it sleeps, it makes one more call to
+// give the reservation back. With a [Watcher], a pause that comes to cover
+// the reserved time makes it give the reservation back and queue again.
+func (l *Limiter) Acquire(ctx context.Context, n int) error {
+	return l.loop.Acquire(ctx, n)
 }
 
 // reservation is window.lua's answer to one reserve request.
@@ -157,18 +175,6 @@ type ask struct {
 	n             int
 	maxWait       time.Duration // < 0: any wait
 	wantRemaining bool
-}
-
-// reserve runs window.lua once for one request.
-func (l *Limiter) reserve(ctx context.Context, a ask) (reservation, error) {
-	if l.batch != nil {
-		return l.batch.reserve(ctx, a)
-	}
-	rs, err := l.reserveAll(ctx, []ask{a})
-	if err != nil {
-		return reservation{}, err
-	}
-	return rs[0], nil
 }
 
 // reserveAll runs window.lua once for several requests, served in order.
@@ -188,10 +194,10 @@ func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, er
 	args = append(args, l.limitArg...)
 	vals, err := script.Run(ctx, l.client, l.keys, args...).Int64Slice()
 	if err != nil {
-		return nil, err
+		return nil, l.errorf("reserve: %w", err)
 	}
 	if len(vals) != 4*len(asks) {
-		return nil, fmt.Errorf("window.lua answered %d values, want %d", len(vals), 4*len(asks))
+		return nil, l.errorf("reserve: window.lua answered %d values, want %d", len(vals), 4*len(asks))
 	}
 	rs := make([]reservation, len(asks))
 	for i := range rs {
@@ -214,116 +220,60 @@ func lower(v *atomic.Int64, to int64) {
 	}
 }
 
-// backendError reports a failed script call, preferring the context's error
-// when the context is what ended it.
-func (l *Limiter) backendError(ctx context.Context, n int, err error) error {
-	l.observe(limiter.Event{Kind: limiter.Error, N: n, Err: err})
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w (redis: %v)", limiter.ContextError(ctx, n), err)
-	}
-	// The network timeout and the context's deadline can fire together,
-	// before ctx.Err() is set: a passed deadline is the context's doing.
-	if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
-		return fmt.Errorf("limiter: acquire n=%d: %w (redis: %v)", n, context.DeadlineExceeded, err)
-	}
-	return fmt.Errorf("limiter/redis: key %q: %w", l.keys[0], err)
-}
-
-// TryAcquire grants n units if that needs no wait; see [limiter.Limiter].
-func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, error) {
-	if err := limiter.CheckN(n, l.tightest); err != nil {
-		return limiter.Decision{}, err
-	}
-	if ctx.Err() != nil {
-		return limiter.Decision{}, limiter.ContextError(ctx, n)
-	}
-	r, err := l.reserve(ctx, ask{n: n, maxWait: 0, wantRemaining: true})
-	if err != nil {
-		return limiter.Decision{}, l.backendError(ctx, n, err)
-	}
-	d := limiter.Decision{Allowed: r.granted, Remaining: r.remaining}
-	if r.granted {
-		l.observe(limiter.Event{Kind: limiter.Grant, N: n, At: time.UnixMicro(r.at)})
-	} else {
-		d.RetryAfter = r.wait
-		l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: r.wait})
-	}
-	return d, nil
-}
-
-// Acquire blocks until n units are granted; see [limiter.Limiter]. It makes
-// one script call to reserve, then sleeps until the reserved time without
-// asking Redis again. If ctx ends while it sleeps, it makes one more call to
-// give the reservation back. With a [Watcher], a pause that comes to cover
-// the reserved time makes it give the reservation back and queue again.
-func (l *Limiter) Acquire(ctx context.Context, n int) error {
-	if err := limiter.CheckN(n, l.tightest); err != nil {
-		return err
-	}
-	var pauses chan struct{}
-	if w := l.opts.watcher; w != nil {
-		var stop func()
-		pauses, stop = w.watch(l.keys) // before reserving, so no pause is missed
-		defer stop()
-	}
-	waited := time.Duration(0)
-	for {
-		if ctx.Err() != nil {
-			return limiter.ContextError(ctx, n)
-		}
-		maxWait := limiter.MaxWait(ctx)
-		asked := time.Now()
-		r, err := l.reserve(ctx, ask{n: n, maxWait: maxWait})
-		if err != nil {
-			return l.backendError(ctx, n, err)
-		}
-		if !r.granted {
-			l.observe(limiter.Event{Kind: limiter.Deny, N: n, Wait: r.wait})
-			return limiter.DeadlineError(n, r.wait)
-		}
-		grant := limiter.Event{Kind: limiter.Grant, N: n, At: time.UnixMicro(r.at), Wait: waited + r.wait}
-		if r.wait <= 0 {
-			l.observe(grant)
-			return nil
-		}
-		// The reply left the server at or after now, so sleeping r.wait from
-		// here never wakes before the reserved time.
-		requeue, ok := clock.SleepUnless(ctx, r.wait, pauses,
-			func() <-chan struct{} { return pauses }, // one buffered signal, reused
-			func() bool { return l.opts.watcher.pausedPast(l.keys, r.at) })
-		if !ok {
-			l.cancel(ctx, n, r.at)
-			return limiter.ContextError(ctx, n)
-		}
-		if !requeue {
-			l.observe(grant)
-			return nil
-		}
-		l.cancel(ctx, n, r.at)
-		waited += time.Since(asked)
-	}
-}
-
 // cancel gives back n units reserved at at. It runs on a context of its own,
 // since the caller's has ended; if it fails, the units stay reserved and only
 // delay later callers, they never over-admit.
-func (l *Limiter) cancel(ctx context.Context, n int, at int64) {
+func (l *Limiter) cancel(ctx context.Context, n int, at int64) error {
 	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), l.opts.cancelTimeout)
 	defer stop()
 	vals, err := script.Run(cctx, l.client, l.keys, "cancel", n, strconv.FormatInt(at, 10)).Int64Slice()
-	if err != nil || len(vals) != 2 {
-		l.observe(limiter.Event{Kind: limiter.Error, N: n, At: time.UnixMicro(at), Err: err})
-		return
+	if err != nil {
+		return l.errorf("give back n=%d at %d: %w", n, at, err)
+	}
+	if len(vals) != 2 {
+		return l.errorf("give back: window.lua answered %d values, want 2", len(vals))
 	}
 	// The key's latest grant now; this limiter holds none later (its other
 	// reservations are still in the key), so a given-back reservation is
 	// never taken for lost data.
 	lower(&l.seen, vals[1])
-	l.observe(limiter.Event{Kind: limiter.Cancel, N: n, At: time.UnixMicro(at)})
+	return nil
 }
 
-func (l *Limiter) observe(e limiter.Event) {
-	if l.opts.observer != nil {
-		l.opts.observer.Observe(e)
+// storage is the limiter's side of the acquire loop: window.lua, the
+// coalescer and the pause watcher.
+type storage struct{ l *Limiter }
+
+func (b storage) Reserve(ctx context.Context, n int, maxWait time.Duration, wantRemaining bool) (acquire.Reservation, error) {
+	a := ask{n: n, maxWait: maxWait, wantRemaining: wantRemaining}
+	var r reservation
+	var err error
+	if b.l.batch != nil {
+		r, err = b.l.batch.reserve(ctx, a)
+	} else {
+		var rs []reservation
+		if rs, err = b.l.reserveAll(ctx, []ask{a}); err == nil {
+			r = rs[0]
+		}
 	}
+	if err != nil {
+		return acquire.Reservation{}, err
+	}
+	return acquire.Reservation{Granted: r.granted, Wait: r.wait, At: time.UnixMicro(r.at), Remaining: r.remaining, Token: r.at}, nil
+}
+
+func (b storage) Cancel(ctx context.Context, n int, r acquire.Reservation) error {
+	return b.l.cancel(ctx, n, r.Token)
+}
+
+func (b storage) Pauses() <-chan struct{} {
+	if w := b.l.opts.watcher; w != nil {
+		return w.pauses()
+	}
+	return nil
+}
+
+func (b storage) Covered(r acquire.Reservation) bool {
+	w := b.l.opts.watcher
+	return w != nil && w.pausedPast(b.l.keys, r.Token)
 }

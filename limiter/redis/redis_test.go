@@ -83,7 +83,7 @@ func TestTimeComesFromTheServer(t *testing.T) {
 		redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
 			mu.Lock()
 			defer mu.Unlock()
-			if e.Kind == limiter.Grant {
+			if e.Kind == limiter.EventGrant {
 				grants = append(grants, e.At)
 			}
 		})))
@@ -160,9 +160,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		want   error
 		text   string
 	}{
-		{"nil client", nil, "k", limiter.PerSecond(1), redislimiter.ErrInvalidConfig, "client is nil"},
-		{"typed nil client", typedNil, "k", limiter.PerSecond(1), redislimiter.ErrInvalidConfig, "client is nil"},
-		{"empty key", c, "", limiter.PerSecond(1), redislimiter.ErrInvalidConfig, "key is empty"},
+		{"nil client", nil, "k", limiter.PerSecond(1), limiter.ErrInvalidConfig, "client is nil"},
+		{"typed nil client", typedNil, "k", limiter.PerSecond(1), limiter.ErrInvalidConfig, "client is nil"},
+		{"empty key", c, "", limiter.PerSecond(1), limiter.ErrInvalidConfig, "key is empty"},
 		{"zero limit", c, "k", limiter.Limit{}, limiter.ErrInvalidLimit, "requests=0"},
 		{"no window", c, "k", limiter.Limit{Requests: 1}, limiter.ErrInvalidLimit, "window=0s"},
 	} {
@@ -181,7 +181,7 @@ func TestBackendErrorIsQuickAndNamesTheKey(t *testing.T) {
 	var errs int
 	l, err := redislimiter.New(c, "some-quota", limiter.PerSecond(5),
 		redislimiter.WithObserver(limiter.ObserverFunc(func(e limiter.Event) {
-			if e.Kind == limiter.Error {
+			if e.Kind == limiter.EventError {
 				errs++
 			}
 		})))

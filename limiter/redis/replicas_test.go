@@ -60,9 +60,9 @@ func TestReplicaProcess(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				switch e.Kind {
-				case limiter.Grant:
+				case limiter.EventGrant:
 					fmt.Fprintf(out, "grant %d %d\n", w, e.At.UnixMicro())
-				case limiter.Deny: // the last call of each goroutine: its grant would pass the end
+				case limiter.EventDeny: // the last call of each goroutine: its grant would pass the end
 					fmt.Fprintf(out, "deny %d\n", w)
 				}
 			})))

@@ -37,7 +37,7 @@ func TestCompositeRejectsKeysInDifferentSlots(t *testing.T) {
 		{Key: "descope:p1:user-mgmt", Limits: []limiter.Limit{limiter.PerMinute(500)}},
 	})
 	assert.Nil(t, l)
-	assert.ErrorIs(t, err, redislimiter.ErrInvalidConfig)
+	assert.ErrorIs(t, err, limiter.ErrInvalidConfig)
 	assert.ErrorContains(t, err, "give them one hash tag")
 
 	_, err = redislimiter.NewComposite(c, []limiter.Quota{
