@@ -51,11 +51,11 @@ type Route struct {
 // Each call returns a new slice: change it freely.
 func DefaultRoutes() []Route {
 	return []Route{
-	{Path: "/v1/mgmt/user/create/*", Limit: limiter.PerMinute(100), Name: "user-create"}, // create, create/batch, create/test
-	{Path: "/v1/mgmt/user/update", Limit: limiter.PerMinute(200), Name: "user-update"},
-	{Path: "/v1/mgmt/user/search", Limit: limiter.PerMinute(200), Name: "user-search"}, // the SDK sends it as /v2/…
-	{Path: "/v1/mgmt/user/*", Limit: limiter.PerMinute(500), Name: "user-mgmt"},
-	{Path: "/v1/mgmt/*", Limit: backendSDKLimit, Name: "mgmt"}, // backend SDK calls other than authentication
+		{Path: "/v1/mgmt/user/create/*", Limit: limiter.PerMinute(100), Name: "user-create"}, // create, create/batch, create/test
+		{Path: "/v1/mgmt/user/update", Limit: limiter.PerMinute(200), Name: "user-update"},
+		{Path: "/v1/mgmt/user/search", Limit: limiter.PerMinute(200), Name: "user-search"}, // the SDK sends it as /v2/…
+		{Path: "/v1/mgmt/user/*", Limit: limiter.PerMinute(500), Name: "user-mgmt"},
+		{Path: "/v1/mgmt/*", Limit: backendSDKLimit, Name: "mgmt"}, // backend SDK calls other than authentication
 	}
 }
 

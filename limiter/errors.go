@@ -22,4 +22,3 @@ var (
 	// module wraps it for that mistake.
 	ErrInvalidConfig = errors.New("limiter: invalid config")
 )
-
