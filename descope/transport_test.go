@@ -21,38 +21,54 @@ import (
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/memory"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 )
 
 // backend makes one replica's transport: each call a new Redis client (or,
-// for memory, a new transport on one shared store).
+// for memory, a new transport on one shared store). probe opens a limiter
+// on the quota a route of a project keeps, as a replica would see it.
 type backend struct {
 	name    string
 	replica func(t *testing.T, project string, opts ...descope.Option) *descope.Transport
+	probe   func(t *testing.T, project, name string, limit limiter.Limit) limiter.Limiter
 }
 
 func backends(t *testing.T) []backend {
-	redisReplica := func(addr func() string) func(t *testing.T, project string, opts ...descope.Option) *descope.Transport {
-		return func(t *testing.T, project string, opts ...descope.Option) *descope.Transport {
+	redisBackend := func(name string, addr func() string) backend {
+		return backend{name, func(t *testing.T, project string, opts ...descope.Option) *descope.Transport {
 			c := goredis.NewClient(&goredis.Options{Addr: addr(), PoolSize: 32})
 			t.Cleanup(func() { _ = c.Close() })
 			tr, err := descope.NewTransport(c, project, opts...)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = tr.Close() })
 			return tr
-		}
+		}, func(t *testing.T, project, name string, limit limiter.Limit) limiter.Limiter {
+			c := goredis.NewClient(&goredis.Options{Addr: addr()})
+			t.Cleanup(func() { _ = c.Close() })
+			l, err := redislimiter.New(c, redislimiter.KeyFor("descope", project, name), limit)
+			require.NoError(t, err)
+			return l
+		}}
 	}
 	var stores sync.Map // one store per test
+	store := func(t *testing.T) *memory.Store {
+		s, _ := stores.LoadOrStore(t.Name(), memory.NewStore())
+		return s.(*memory.Store)
+	}
 	return []backend{
-		{"redis-server", redisReplica(sync.OnceValue(func() string { return redistest.Addr(t) }))}, // one server, shared by every replica
-		{"miniredis", redisReplica(func() string {
+		redisBackend("redis-server", sync.OnceValue(func() string { return redistest.Addr(t) })), // one server, shared by every replica
+		redisBackend("miniredis", func() string {
 			m, _ := stores.LoadOrStore("miniredis", miniredis.RunT(t))
 			return m.(*miniredis.Miniredis).Addr()
-		})},
+		}),
 		{"memory", func(t *testing.T, project string, opts ...descope.Option) *descope.Transport {
-			s, _ := stores.LoadOrStore(t.Name(), memory.NewStore())
-			tr, err := descope.NewLocalTransport(s.(*memory.Store), project, opts...)
+			tr, err := descope.NewLocalTransport(store(t), project, opts...)
 			require.NoError(t, err)
 			return tr
+		}, func(t *testing.T, project, name string, limit limiter.Limit) limiter.Limiter {
+			l, err := store(t).NewComposite([]limiter.Quota{{Key: redislimiter.KeyFor("descope", project, name), Limits: []limiter.Limit{limit}}})
+			require.NoError(t, err)
+			return l
 		}},
 	}
 }
@@ -220,7 +236,14 @@ func TestCancelledRequestIsNotSentAndGivesBack(t *testing.T) {
 			wctx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { _, err := call(wctx, c, url); done <- err }() // waits for +2.1s
-			time.Sleep(100 * time.Millisecond)
+			// Wait for its reservation: a probe that asks now must then wait
+			// past it, more than the one window that the first grant alone
+			// would make it wait.
+			probe := b.probe(t, project, "user-create", limiter.Limit{Requests: 1, Window: window + 100*time.Millisecond})
+			require.Eventually(t, func() bool {
+				d, err := probe.TryAcquire(ctx, 1)
+				return err == nil && d.RetryAfter > window+window/2
+			}, 5*time.Second, time.Millisecond, "the request reserved its time")
 			cancel()
 			assert.ErrorIs(t, <-done, context.Canceled)
 			assert.Len(t, fake.arrivalsOf("user-create"), 1, "the cancelled request was not sent")

@@ -50,25 +50,40 @@ func Run(t *testing.T, b Backend) {
 	}
 }
 
-// Case is one conformance test in progress.
-type Case struct {
+// testCase is one conformance test in progress.
+type testCase struct {
 	T       *testing.T
 	Backend Backend
-	start   time.Time
+	// start is when the test's first grant was asked for: the waits the
+	// test checks are counted from it. Tests set it with markFirstGrant.
+	start time.Time
 }
 
-func newCase(t *testing.T, b Backend) *Case {
-	return &Case{T: t, Backend: b, start: time.Now()}
+func newCase(t *testing.T, b Backend) *testCase {
+	return &testCase{T: t, Backend: b}
 }
 
 // Quota opens a fresh quota, returning a handle factory.
-func (c *Case) Quota(limit limiter.Limit) func() limiter.Limiter {
-	c.start = time.Now()
+func (c *testCase) Quota(limit limiter.Limit) func() limiter.Limiter {
 	return c.Backend.NewQuota(c.T, limit)
 }
 
+// markFirstGrant records that the test is about to ask for its first grant:
+// the waits it checks count from here.
+func (c *testCase) markFirstGrant() { c.start = time.Now() }
+
+// since is the time passed since the first grant; the test fails if it
+// never marked one.
+func (c *testCase) since() time.Duration {
+	c.T.Helper()
+	if c.start.IsZero() {
+		c.T.Fatal("conformance test checks a wait without markFirstGrant before its first grant")
+	}
+	return time.Since(c.start)
+}
+
 // short is a window that passes quickly on the backend's clock.
-func (c *Case) short() time.Duration {
+func (c *testCase) short() time.Duration {
 	if c.Backend.Bubble {
 		return time.Minute // fake time: any length is free
 	}
@@ -78,16 +93,16 @@ func (c *Case) short() time.Duration {
 // assertWait checks a RetryAfter against want, a wait counted from the first
 // grant on a quota: it can have shrunk by the time that has passed since
 // then, never grown. In a bubble no time passes, so the check is exact.
-func (c *Case) assertWait(got, want time.Duration, msg string) {
+func (c *testCase) assertWait(got, want time.Duration, msg string) {
 	c.T.Helper()
-	passed := time.Since(c.start)
+	passed := c.since()
 	assert.LessOrEqual(c.T, got, want, msg)
 	assert.GreaterOrEqual(c.T, got, want-passed-time.Microsecond, msg) // µs: Redis's resolution
 }
 
 var conformanceTests = []struct {
 	name string
-	run  func(c *Case)
+	run  func(c *testCase)
 }{
 	{"TryAcquireGrantsUpToLimit", testTryAcquireGrantsUpToLimit},
 	{"TryAcquireManyUnits", testTryAcquireManyUnits},
@@ -110,11 +125,10 @@ var conformanceTests = []struct {
 }
 
 // open skips the test if the backend has no Open.
-func (c *Case) open() func(quotas ...limiter.Quota) limiter.Limiter {
+func (c *testCase) open() func(quotas ...limiter.Quota) limiter.Limiter {
 	if c.Backend.Open == nil {
 		c.T.Skip("backend has no composite limiters")
 	}
-	c.start = time.Now()
 	return c.Backend.Open(c.T)
 }
 
@@ -122,8 +136,9 @@ func quota(key string, limits ...limiter.Limit) limiter.Quota {
 	return limiter.Quota{Key: key, Limits: limits}
 }
 
-func testTryAcquireGrantsUpToLimit(c *Case) {
+func testTryAcquireGrantsUpToLimit(c *testCase) {
 	l := c.Quota(limiter.PerHour(5))()
+	c.markFirstGrant()
 	ctx := c.T.Context()
 	for i := range 5 {
 		d, err := l.TryAcquire(ctx, 1)
@@ -139,8 +154,9 @@ func testTryAcquireGrantsUpToLimit(c *Case) {
 	c.assertWait(d.RetryAfter, time.Hour, "the first unit leaves the window an hour after it was granted")
 }
 
-func testTryAcquireManyUnits(c *Case) {
+func testTryAcquireManyUnits(c *testCase) {
 	l := c.Quota(limiter.PerHour(10))()
+	c.markFirstGrant()
 	ctx := c.T.Context()
 	d, err := l.TryAcquire(ctx, 4)
 	require.NoError(c.T, err)
@@ -157,7 +173,7 @@ func testTryAcquireManyUnits(c *Case) {
 	assert.Equal(c.T, limiter.Decision{Allowed: true, Remaining: 0}, d)
 }
 
-func testDenialRecordsNothing(c *Case) {
+func testDenialRecordsNothing(c *testCase) {
 	l := c.Quota(limiter.PerHour(3))()
 	ctx := c.T.Context()
 	d, err := l.TryAcquire(ctx, 2)
@@ -173,7 +189,7 @@ func testDenialRecordsNothing(c *Case) {
 	assert.True(c.T, d.Allowed, "denied requests must not have taken the last unit")
 }
 
-func testBadN(c *Case) {
+func testBadN(c *testCase) {
 	l := c.Quota(limiter.PerHour(5))()
 	ctx := c.T.Context()
 	for _, tc := range []struct {
@@ -197,7 +213,7 @@ func testBadN(c *Case) {
 	assert.True(c.T, d.Allowed, "bad requests must consume nothing")
 }
 
-func testDoneContext(c *Case) {
+func testDoneContext(c *testCase) {
 	l := c.Quota(limiter.PerHour(1))()
 	ctx, cancel := context.WithCancel(c.T.Context())
 	cancel()
@@ -209,9 +225,10 @@ func testDoneContext(c *Case) {
 	assert.True(c.T, d.Allowed, "a call with a done context must consume nothing")
 }
 
-func testWindowSlides(c *Case) {
+func testWindowSlides(c *testCase) {
 	w := c.short()
 	l := c.Quota(limiter.Limit{Requests: 3, Window: w})()
+	c.markFirstGrant()
 	ctx := c.T.Context()
 	d, err := l.TryAcquire(ctx, 3)
 	require.NoError(c.T, err)
@@ -232,7 +249,7 @@ func testWindowSlides(c *Case) {
 	assert.Equal(c.T, limiter.Decision{Allowed: true, Remaining: 0}, d, "a whole new window once the old units leave")
 }
 
-func testAcquireWaits(c *Case) {
+func testAcquireWaits(c *testCase) {
 	w := c.short()
 	l := c.Quota(limiter.Limit{Requests: 2, Window: w})()
 	ctx := c.T.Context()
@@ -248,13 +265,14 @@ func testAcquireWaits(c *Case) {
 	}
 }
 
-func testFIFO(c *Case) {
+func testFIFO(c *testCase) {
 	w := c.short()
 	open := c.Quota(limiter.Limit{Requests: 1, Window: w})
+	c.markFirstGrant()
 	probe := open()
 	ctx := c.T.Context()
 	require.NoError(c.T, open().Acquire(ctx, 1))
-	start := c.start
+	start := c.start // set by markFirstGrant above
 	// Replicas queue one after the other; each must wake in the order it
 	// asked, its unit a window after the one before.
 	const replicas = 3
@@ -283,8 +301,9 @@ func testFIFO(c *Case) {
 	}
 }
 
-func testDeadlineTooSoon(c *Case) {
+func testDeadlineTooSoon(c *testCase) {
 	l := c.Quota(limiter.PerHour(1))()
+	c.markFirstGrant()
 	require.NoError(c.T, l.Acquire(c.T.Context(), 1))
 	ctx, cancel := context.WithTimeout(c.T.Context(), 10*time.Minute)
 	defer cancel()
@@ -296,8 +315,9 @@ func testDeadlineTooSoon(c *Case) {
 	c.assertWait(d.RetryAfter, time.Hour, "the refused Acquire must have reserved nothing")
 }
 
-func testCancelWhileWaiting(c *Case) {
+func testCancelWhileWaiting(c *testCase) {
 	open := c.Quota(limiter.PerHour(2))
+	c.markFirstGrant()
 	ctx := c.T.Context()
 	first, probe := open(), open()
 	require.NoError(c.T, first.Acquire(ctx, 2))
@@ -333,8 +353,9 @@ func testCancelWhileWaiting(c *Case) {
 
 // Waiters may queue more units than a window holds. When they give them
 // back, the units granted before them must still count.
-func testCancelAfterLongQueue(c *Case) {
+func testCancelAfterLongQueue(c *testCase) {
 	open := c.Quota(limiter.PerHour(2))
+	c.markFirstGrant()
 	ctx := c.T.Context()
 	probe := open()
 	require.NoError(c.T, open().Acquire(ctx, 2))
@@ -357,7 +378,7 @@ func testCancelAfterLongQueue(c *Case) {
 // waitForWait polls until n units would have to wait more than over,
 // counted from the first grant, which shows that another goroutine's
 // reservation is in place.
-func (c *Case) waitForWait(l limiter.Limiter, n int, over time.Duration) {
+func (c *testCase) waitForWait(l limiter.Limiter, n int, over time.Duration) {
 	c.T.Helper()
 	for range 2000 {
 		if c.Backend.Bubble {
@@ -365,7 +386,7 @@ func (c *Case) waitForWait(l limiter.Limiter, n int, over time.Duration) {
 		}
 		d, err := l.TryAcquire(c.T.Context(), n)
 		require.NoError(c.T, err)
-		if d.RetryAfter+time.Since(c.start) > over {
+		if d.RetryAfter+c.since() > over {
 			return
 		}
 		if !c.Backend.Bubble {
@@ -375,7 +396,7 @@ func (c *Case) waitForWait(l limiter.Limiter, n int, over time.Duration) {
 	c.T.Fatalf("no reservation appeared: %d units never had to wait past %v", n, over)
 }
 
-func testConcurrentTryAcquire(c *Case) {
+func testConcurrentTryAcquire(c *testCase) {
 	open := c.Quota(limiter.PerHour(10))
 	ctx := c.T.Context()
 	var granted atomic.Int64
@@ -396,7 +417,7 @@ func testConcurrentTryAcquire(c *Case) {
 	assert.EqualValues(c.T, 10, granted.Load(), "50 callers on 5 replicas, 10 units")
 }
 
-func testSharedAcrossReplicas(c *Case) {
+func testSharedAcrossReplicas(c *testCase) {
 	open := c.Quota(limiter.PerHour(4))
 	a, b := open(), open()
 	ctx := c.T.Context()
@@ -412,7 +433,7 @@ func testSharedAcrossReplicas(c *Case) {
 	}
 }
 
-func testAcquireContention(c *Case) {
+func testAcquireContention(c *testCase) {
 	w := c.short()
 	limit := limiter.Limit{Requests: 5, Window: w}
 	open := c.Quota(limit)
@@ -448,7 +469,7 @@ func testAcquireContention(c *Case) {
 	assert.GreaterOrEqual(c.T, granted.Load(), int64(4*limit.Requests), "utilisation under contention")
 }
 
-func testComposite(c *Case) {
+func testComposite(c *testCase) {
 	open := c.open()
 	ctx := c.T.Context()
 	// A request to "create" counts against create and against mgmt.
@@ -473,8 +494,9 @@ func testComposite(c *Case) {
 	assert.ErrorIs(c.T, err, limiter.ErrExceedsLimit, "3 units never fit create's 2")
 }
 
-func testSeveralLimits(c *Case) {
+func testSeveralLimits(c *testCase) {
 	open := c.open()
+	c.markFirstGrant()
 	w := c.short()
 	l := open(quota("q", limiter.Limit{Requests: 3, Window: w}, limiter.PerHour(5)))
 	ctx := c.T.Context()
@@ -496,8 +518,9 @@ func testSeveralLimits(c *Case) {
 	c.assertWait(d.RetryAfter, time.Hour, "the hourly limit decides now")
 }
 
-func testPauseHoldsGrants(c *Case) {
+func testPauseHoldsGrants(c *testCase) {
 	open := c.open()
+	c.markFirstGrant()
 	w := c.short()
 	l := open(quota("q", limiter.PerHour(10)))
 	ctx := c.T.Context()
@@ -514,14 +537,15 @@ func testPauseHoldsGrants(c *Case) {
 	assert.True(c.T, d.Allowed, "after the pause")
 }
 
-func testPauseRequeuesWaiters(c *Case) {
+func testPauseRequeuesWaiters(c *testCase) {
 	open := c.open()
+	c.markFirstGrant()
 	w := c.short()
 	limit := limiter.Limit{Requests: 1, Window: w}
 	first, waiter, pauser := open(quota("q", limit)), open(quota("q", limit)), open(quota("q", limit))
 	ctx := c.T.Context()
 	require.NoError(c.T, first.Acquire(ctx, 1))
-	start := c.start
+	start := c.start // set by markFirstGrant above
 	woke := make(chan time.Duration, 1)
 	go func() {
 		assert.NoError(c.T, waiter.Acquire(ctx, 1)) // reserved a window from now

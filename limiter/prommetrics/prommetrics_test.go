@@ -2,19 +2,23 @@ package prommetrics_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/memory"
 	"github.com/descope-mgmt/ratelimit/limiter/prommetrics"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 )
 
 func TestExportsEveryKindOfEvent(t *testing.T) {
@@ -61,4 +65,57 @@ ratelimit_grants_total{limiter="users"} 2
 		}
 		t.Error("no ratelimit_wait_seconds metric")
 	})
+}
+
+// A backend failure is counted as one; a caller that gives up while its
+// call is in flight is not.
+func TestCountsBackendErrorsNotCallersGivingUp(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := prommetrics.New(reg)
+	require.NoError(t, err)
+	errorsOf := func() float64 {
+		families, err := reg.Gather()
+		require.NoError(t, err)
+		for _, f := range families {
+			if f.GetName() == "ratelimit_backend_errors_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0 // not exported until the first error
+	}
+
+	// A server that accepts connections and never answers: a call is
+	// certainly in flight when its caller's deadline ends.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	c := goredis.NewClient(&goredis.Options{Addr: silent.Addr().String(), ReadTimeout: 5 * time.Second, MaxRetries: -1})
+	defer c.Close()
+	l, err := redislimiter.New(c, "q", limiter.PerSecond(1), redislimiter.WithObserver(m.Observer("users")))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err = l.TryAcquire(ctx, 1)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Zero(t, errorsOf(), "the caller gave up: no backend error")
+
+	// A server that is gone: a backend error.
+	gone := miniredis.RunT(t)
+	c2 := goredis.NewClient(&goredis.Options{Addr: gone.Addr(), MaxRetries: -1, DialerRetries: 1})
+	defer c2.Close()
+	gone.Close()
+	l2, err := redislimiter.New(c2, "q", limiter.PerSecond(1), redislimiter.WithObserver(m.Observer("users")))
+	require.NoError(t, err)
+	_, err = l2.TryAcquire(t.Context(), 1)
+	require.Error(t, err)
+	assert.Equal(t, 1.0, errorsOf())
 }

@@ -19,11 +19,18 @@ const maxBatch = 256
 // script serves a batch in arrival order, as if each request were its own
 // call, so first come, first served still holds.
 //
-// There is no goroutine of its own: the first request to arrive leads. It
-// sends the batch, delivers the answers, and hands the lead to the oldest
-// request that arrived meanwhile.
+// The first request to arrive leads: it starts a goroutine that sends the
+// batch, delivers the answers, and hands the lead to the oldest request
+// that arrived meanwhile. The leader waits for its answer like any other
+// request, so it too leaves at its own deadline while the call is in
+// flight (go-redis may hold a call until its ReadTimeout); what it was
+// granted after it left is given back.
+//
+// With coalescing off, batches carry one request: the same path, so a
+// caller leaves at its deadline either way.
 type coalescer struct {
 	l       *Limiter
+	max     int // requests per batch
 	mu      sync.Mutex
 	pending []*queued
 	busy    bool // a batch is being sent, or is about to be
@@ -53,7 +60,7 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 	c.mu.Unlock()
 	for {
 		if lead {
-			c.send(ctx)
+			go c.send(context.WithoutCancel(ctx))
 		}
 		select {
 		case o := <-q.done:
@@ -64,7 +71,7 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 		case <-ctx.Done():
 			if o, delivered := c.abandon(q); delivered {
 				// Its answer came as the context ended: return it, and
-				// Acquire gives back what it reserved.
+				// Acquire gives back what it reserved before it returns.
 				return o.r, o.err
 			}
 			return reservation{}, ctx.Err()
@@ -72,14 +79,19 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 	}
 }
 
-// abandon lets a caller whose context ended leave at once. A request not
-// sent yet leaves the queue (passing on the lead if it had just been handed
-// it); one in flight is marked, and the leader gives back what it gets; one
-// already answered returns its answer (delivered), so nothing it was
-// granted is lost.
+// abandonGrace is how long a caller whose context ended waits for the
+// answer of its call in flight: long enough that a healthy Redis answers
+// and the caller gives its reservation back itself, short enough that it
+// leaves close to its deadline when Redis is silent.
+const abandonGrace = 20 * time.Millisecond
+
+// abandon lets a caller whose context ended leave. A request not sent yet
+// leaves the queue (passing on the lead if it had just been handed it). One
+// in flight waits up to abandonGrace for its answer and returns it
+// (delivered), so nothing it was granted is lost; after that it is marked,
+// and the sender gives back what it gets.
 func (c *coalescer) abandon(q *queued) (o outcome, delivered bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if i := slices.Index(c.pending, q); i >= 0 {
 		c.pending = slices.Delete(c.pending, i, i+1)
 		select {
@@ -87,10 +99,21 @@ func (c *coalescer) abandon(q *queued) (o outcome, delivered bool) {
 			c.handOn()
 		default:
 		}
+		c.mu.Unlock()
 		return outcome{}, false
 	}
+	c.mu.Unlock()
+	grace := time.NewTimer(abandonGrace)
+	defer grace.Stop()
 	select {
-	case o := <-q.done: // answered: delivery happens under mu
+	case o := <-q.done:
+		return o, true
+	case <-grace.C:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case o := <-q.done: // answered as the grace ended: delivery happens under mu
 		return o, true
 	default:
 		q.abandoned = true
@@ -111,7 +134,7 @@ func (c *coalescer) handOn() {
 // send reserves the pending requests in one call, then passes the lead on.
 func (c *coalescer) send(ctx context.Context) {
 	c.mu.Lock()
-	batch := c.pending[:min(len(c.pending), maxBatch)]
+	batch := c.pending[:min(len(c.pending), c.max)]
 	c.pending = c.pending[len(batch):]
 	c.mu.Unlock()
 	if len(batch) == 0 { // every request left before it was sent
@@ -129,9 +152,9 @@ func (c *coalescer) send(ctx context.Context) {
 		}
 	}
 	latest := latestDeadline(batch)
-	// The call carries other goroutines' requests: the leader's own
-	// cancellation must not fail them.
-	callCtx := context.WithoutCancel(ctx)
+	// The call carries other goroutines' requests: no one caller's
+	// cancellation may fail them (ctx is already WithoutCancel).
+	callCtx := ctx
 	if !latest.IsZero() {
 		var cancel context.CancelFunc
 		callCtx, cancel = context.WithDeadline(callCtx, latest)

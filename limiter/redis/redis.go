@@ -39,7 +39,7 @@ type Limiter struct {
 	keys     []string
 	limitArg []any // each key's limits as window.lua reads them: count, then requests and window µs
 	opts     options
-	batch    *coalescer // nil when coalescing is off
+	batch    *coalescer
 	loop     acquire.Loop
 	// seen is the latest grant time (µs, server clock) this limiter holds.
 	// Sent with every call, it lets window.lua notice a key that lost data.
@@ -108,8 +108,9 @@ func NewComposite(client goredis.Scripter, quotas []limiter.Quota, opts ...Optio
 	if err := option.Apply(&l.opts, opts); err != nil {
 		return nil, err
 	}
-	if !l.opts.noCoalescing {
-		l.batch = &coalescer{l: l}
+	l.batch = &coalescer{l: l, max: maxBatch}
+	if l.opts.noCoalescing {
+		l.batch.max = 1
 	}
 	l.loop = acquire.Loop{Backend: storage{l}, Tightest: acquire.Tightest(quotas), Observer: l.opts.observer}
 	return l, nil
@@ -245,17 +246,7 @@ func (l *Limiter) cancel(ctx context.Context, n int, at int64) error {
 type storage struct{ l *Limiter }
 
 func (b storage) Reserve(ctx context.Context, n int, maxWait time.Duration, wantRemaining bool) (acquire.Reservation, error) {
-	a := ask{n: n, maxWait: maxWait, wantRemaining: wantRemaining}
-	var r reservation
-	var err error
-	if b.l.batch != nil {
-		r, err = b.l.batch.reserve(ctx, a)
-	} else {
-		var rs []reservation
-		if rs, err = b.l.reserveAll(ctx, []ask{a}); err == nil {
-			r = rs[0]
-		}
-	}
+	r, err := b.l.batch.reserve(ctx, ask{n: n, maxWait: maxWait, wantRemaining: wantRemaining})
 	if err != nil {
 		return acquire.Reservation{}, err
 	}
