@@ -84,10 +84,11 @@ func ParseLimit(s string) (Limit, error) {
 	if err != nil {
 		return Limit{}, fmt.Errorf("%w: requests %q in %q is not a whole number", ErrInvalidLimit, reqs, s)
 	}
-	if win != "" && !strings.ContainsAny(win[:1], "0123456789.") {
-		win = "1" + win
+	dur := win
+	if dur != "" && !strings.ContainsAny(dur[:1], "0123456789.") {
+		dur = "1" + dur // "100/m" is 100 per minute
 	}
-	d, err := time.ParseDuration(win)
+	d, err := time.ParseDuration(dur)
 	if err != nil {
 		return Limit{}, fmt.Errorf("%w: window %q in %q is not a duration such as 1s or 10m", ErrInvalidLimit, win, s)
 	}
