@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/descope-mgmt/ratelimit/internal/option"
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
@@ -16,25 +17,13 @@ type Option func(*Transport) error
 // WithRoutes replaces DefaultRoutes() with routes; at least one. The
 // transport keeps a copy. Default: DefaultRoutes().
 func WithRoutes(routes ...Route) Option {
-	return func(t *Transport) error {
-		if len(routes) == 0 {
-			return fmt.Errorf("WithRoutes needs at least one route")
-		}
-		t.routes = routes
-		return nil
-	}
+	return option.AtLeast("WithRoutes with routes", len(routes), 1, func(t *Transport) { t.routes = routes })
 }
 
 // WithBase sets the transport that sends requests. Default:
 // http.DefaultTransport.
 func WithBase(base http.RoundTripper) Option {
-	return func(t *Transport) error {
-		if base == nil {
-			return fmt.Errorf("WithBase(nil)")
-		}
-		t.base = base
-		return nil
-	}
+	return option.NotNil("WithBase", base == nil, "an http.RoundTripper", func(t *Transport) { t.base = base })
 }
 
 // WithMaxRetries sets how many times a request that met a 429 is sent
@@ -42,13 +31,7 @@ func WithBase(base http.RoundTripper) Option {
 // made by a task of an executor that retries itself is never retried here
 // (see Transport.RoundTrip).
 func WithMaxRetries(n int) Option {
-	return func(t *Transport) error {
-		if n < 0 {
-			return fmt.Errorf("max retries=%d, want 0 or more", n)
-		}
-		t.maxRetries = n
-		return nil
-	}
+	return option.AtLeast("WithMaxRetries", n, 0, func(t *Transport) { t.maxRetries = n })
 }
 
 // WithMargin widens every route's window, and every pause, by d.
@@ -61,22 +44,13 @@ func WithMaxRetries(n int) Option {
 // Descope. Default: 1% of each window, at least 100ms (600ms for a 60s
 // window, costing 1% of the quota).
 func WithMargin(d time.Duration) Option {
-	return func(t *Transport) error {
-		if d <= 0 {
-			return fmt.Errorf("margin=%v, want more than 0", d)
-		}
-		t.margin = d
-		return nil
-	}
+	return option.Positive("WithMargin", d, func(t *Transport) { t.margin = d })
 }
 
 // WithObserver sends every decision of the transport's limiters to o, and
 // the changes of learned limits. Default: none.
 func WithObserver(o limiter.Observer) Option {
-	return func(t *Transport) error {
-		t.observer = o
-		return nil
-	}
+	return option.Set(func(t *Transport) { t.observer = o })
 }
 
 // WithUnmatched sets the catch-all route: the quota of a request that no
@@ -105,7 +79,7 @@ func WithUnlimited(paths ...string) Option {
 	return func(t *Transport) error {
 		for _, p := range paths {
 			if !strings.HasPrefix(p, "/") {
-				return fmt.Errorf("unlimited path %q, want one starting with /", p)
+				return fmt.Errorf("WithUnlimited(%q), want a path starting with /", p)
 			}
 		}
 		t.unlimited = append(t.unlimited, paths...)
@@ -121,11 +95,8 @@ func WithUnlimited(paths ...string) Option {
 // [DefaultLearnedLimitTTL], one hour.
 func WithLearnedLimits(ttl time.Duration) Option {
 	return func(t *Transport) error {
-		if ttl < 0 {
-			return fmt.Errorf("learned limit TTL=%v, want 0 (off) or more", ttl)
-		}
-		if ttl > 0 && ttl < time.Millisecond {
-			return fmt.Errorf("learned limit TTL=%v, want at least 1ms", ttl)
+		if ttl < 0 || ttl > 0 && ttl < time.Millisecond {
+			return fmt.Errorf("WithLearnedLimits(%v), want 0 (off) or at least 1ms", ttl)
 		}
 		t.learnTTL = ttl
 		return nil

@@ -308,10 +308,12 @@ func TestBadConfig(t *testing.T) {
 		{"p", []descope.Option{nil}, "option 0 is nil"},
 		{"p", []descope.Option{descope.WithRoutes(descope.Route{Path: "v1/x", Limit: limiter.PerSecond(1)})}, "want one starting with /"},
 		{"p", []descope.Option{descope.WithRoutes(descope.Route{Path: "/v1/x"})}, "requests=0"},
-		{"p", []descope.Option{descope.WithMaxRetries(-1)}, "max retries=-1"},
-		{"p", []descope.Option{descope.WithMargin(0)}, "margin=0s"},
-		{"p", []descope.Option{descope.WithLearnedLimits(-time.Second)}, "learned limit TTL=-1s"},
-		{"p", []descope.Option{descope.WithUnlimited("v1/auth/*")}, `unlimited path "v1/auth/*"`},
+		{"p", []descope.Option{descope.WithMaxRetries(-1)}, "WithMaxRetries(-1), want at least 0"},
+		{"p", []descope.Option{descope.WithMargin(0)}, "WithMargin(0s), want more than 0"},
+		{"p", []descope.Option{descope.WithLearnedLimits(-time.Second)}, "WithLearnedLimits(-1s)"},
+		{"p", []descope.Option{descope.WithUnlimited("v1/auth/*")}, `WithUnlimited("v1/auth/*")`},
+		{"p", []descope.Option{descope.WithBase(nil)}, "WithBase(nil)"},
+		{"p", []descope.Option{descope.WithRoutes()}, "WithRoutes with routes(0), want at least 1"},
 		{"p", []descope.Option{descope.WithUnmatched(descope.Route{Name: "x"})}, "requests=0"},
 	} {
 		_, err := descope.NewLocalTransport(s, tc.project, tc.opts...)

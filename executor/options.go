@@ -1,8 +1,9 @@
 package executor
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/descope-mgmt/ratelimit/internal/option"
 )
 
 // Option configures an [Executor]. A bad value makes every call of the
@@ -26,22 +27,13 @@ func defaultOptions() options {
 // the tasks still running, and returns the first error. With false it runs
 // every task and reports each one's error in its Result.
 func WithStopOnError(stop bool) Option {
-	return func(o *options) error {
-		o.stopOnError = stop
-		return nil
-	}
+	return option.Set(func(o *options) { o.stopOnError = stop })
 }
 
 // WithConcurrency sets how many tasks of a [Batch] may run at once; at
 // least 1. Default: 1, one task at a time, in order.
 func WithConcurrency(n int) Option {
-	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("WithConcurrency(%d), want at least 1", n)
-		}
-		o.concurrency = n
-		return nil
-	}
+	return option.AtLeast("WithConcurrency", n, 1, func(o *options) { o.concurrency = n })
 }
 
 // WithRetryAfter turns retries on. classify tells that a task's error asks
@@ -56,23 +48,11 @@ func WithConcurrency(n int) Option {
 // through a transport that also retries (descope.Transport), the executor
 // owns the retry: see [OwnsRetries].
 func WithRetryAfter(classify func(error) (time.Duration, bool)) Option {
-	return func(o *options) error {
-		if classify == nil {
-			return fmt.Errorf("WithRetryAfter(nil), want a classifier such as executor.RetryAfterMethod")
-		}
-		o.retryAfter = classify
-		return nil
-	}
+	return option.NotNil("WithRetryAfter", classify == nil, "a classifier such as executor.RetryAfterMethod", func(o *options) { o.retryAfter = classify })
 }
 
 // WithMaxAttempts sets how many times a task may run when [WithRetryAfter]
 // is on; at least 1. Default: 3.
 func WithMaxAttempts(n int) Option {
-	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("WithMaxAttempts(%d), want at least 1", n)
-		}
-		o.attempts = n
-		return nil
-	}
+	return option.AtLeast("WithMaxAttempts", n, 1, func(o *options) { o.attempts = n })
 }

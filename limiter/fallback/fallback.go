@@ -63,23 +63,14 @@ type options struct {
 // WithCoolDown sets how long the local share serves after a failure before
 // one request probes the primary again; more than 0. Default: 5s.
 func WithCoolDown(d time.Duration) Option {
-	return func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("WithCoolDown(%v), want more than 0", d)
-		}
-		o.coolDown = d
-		return nil
-	}
+	return option.Positive("WithCoolDown", d, func(o *options) { o.coolDown = d })
 }
 
 // WithObserver reports entering and leaving fallback
 // (limiter.EventFallbackEnter, limiter.EventFallbackLeave), and the local
 // share's decisions. Default: none.
 func WithObserver(o limiter.Observer) Option {
-	return func(opts *options) error {
-		opts.observer = o
-		return nil
-	}
+	return option.Set(func(opts *options) { opts.observer = o })
 }
 
 // New returns a limiter that uses primary, and share while primary fails.

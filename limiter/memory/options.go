@@ -1,6 +1,9 @@
 package memory
 
-import "github.com/descope-mgmt/ratelimit/limiter"
+import (
+	"github.com/descope-mgmt/ratelimit/internal/option"
+	"github.com/descope-mgmt/ratelimit/limiter"
+)
 
 // Option configures a [Limiter]. A bad value makes the constructor fail
 // with an error matching limiter.ErrInvalidConfig.
@@ -12,8 +15,5 @@ type options struct {
 
 // WithObserver sends every decision of the limiter to o. Default: none.
 func WithObserver(o limiter.Observer) Option {
-	return func(opts *options) error {
-		opts.observer = o
-		return nil
-	}
+	return option.Set(func(opts *options) { opts.observer = o })
 }

@@ -1,9 +1,9 @@
 package redis
 
 import (
-	"fmt"
 	"time"
 
+	"github.com/descope-mgmt/ratelimit/internal/option"
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
@@ -24,35 +24,20 @@ func defaultOptions() options {
 
 // WithObserver sends every decision of the limiter to o. Default: none.
 func WithObserver(o limiter.Observer) Option {
-	return func(opts *options) error {
-		opts.observer = o
-		return nil
-	}
+	return option.Set(func(opts *options) { opts.observer = o })
 }
 
 // WithCancelTimeout bounds the call that gives back a reservation after the
 // caller's context ends; more than 0. Default: 1s.
 func WithCancelTimeout(d time.Duration) Option {
-	return func(opts *options) error {
-		if d <= 0 {
-			return fmt.Errorf("WithCancelTimeout(%v), want more than 0", d)
-		}
-		opts.cancelTimeout = d
-		return nil
-	}
+	return option.Positive("WithCancelTimeout", d, func(opts *options) { opts.cancelTimeout = d })
 }
 
 // WithWatcher makes waiting callers re-queue when any process pauses one of
 // the limiter's quotas while they wait (see [Limiter.Pause]); not nil.
 // Default: none; waiters then keep the times they reserved.
 func WithWatcher(w *Watcher) Option {
-	return func(opts *options) error {
-		if w == nil {
-			return fmt.Errorf("WithWatcher(nil), want a *Watcher from NewWatcher")
-		}
-		opts.watcher = w
-		return nil
-	}
+	return option.NotNil("WithWatcher", w == nil, "a *Watcher from NewWatcher", func(opts *options) { opts.watcher = w })
 }
 
 // WithCoalescing sets whether Acquire and TryAcquire calls of one Limiter
@@ -60,8 +45,5 @@ func WithWatcher(w *Watcher) Option {
 // next call (one round trip for many grants, each still served in arrival
 // order). Default: true.
 func WithCoalescing(on bool) Option {
-	return func(opts *options) error {
-		opts.noCoalescing = !on
-		return nil
-	}
+	return option.Set(func(opts *options) { opts.noCoalescing = !on })
 }
