@@ -37,6 +37,15 @@ func New(limit limiter.Limit, opts ...Option) (*Limiter, error) {
 // Quotas returns the quotas the limiter enforces, as it was given them.
 func (l *Limiter) Quotas() []limiter.Quota { return acquire.CloneQuotas(l.given) }
 
+// Keys returns the key of every quota, in the order given.
+func (l *Limiter) Keys() []string {
+	keys := make([]string, len(l.given))
+	for i, q := range l.given {
+		keys[i] = q.Key
+	}
+	return keys
+}
+
 // TryAcquire grants n units if that needs no wait; see [limiter.Limiter].
 func (l *Limiter) TryAcquire(ctx context.Context, n int) (limiter.Decision, error) {
 	return l.loop.TryAcquire(ctx, n)

@@ -97,3 +97,17 @@ func BenchmarkAcquire(b *testing.B) {
 		}
 	})
 }
+
+func TestQuotasAndKeysListEveryQuota(t *testing.T) {
+	quotas := []limiter.Quota{
+		{Key: "create", Limits: []limiter.Limit{limiter.PerMinute(100)}},
+		{Key: "users", Limits: []limiter.Limit{limiter.PerMinute(500), limiter.PerHour(10000)}},
+	}
+	l, err := memory.NewStore().NewComposite(quotas)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"create", "users"}, l.Keys())
+	got := l.Quotas()
+	assert.Equal(t, quotas, got)
+	got[1].Limits[0] = limiter.PerSecond(1)
+	assert.Equal(t, limiter.PerMinute(500), l.Quotas()[1].Limits[0], "a copy: changing it changes nothing")
+}

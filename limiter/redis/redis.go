@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -132,6 +133,9 @@ func micros(d time.Duration) int64 {
 // Quotas returns the quotas the limiter enforces: every key, with its
 // limits, as it was given them.
 func (l *Limiter) Quotas() []limiter.Quota { return acquire.CloneQuotas(l.quotas) }
+
+// Keys returns the Redis key of every quota, in the order given.
+func (l *Limiter) Keys() []string { return slices.Clone(l.keys) }
 
 // Load loads the script into the server (every master of a cluster), so the
 // first grants need no EVAL fallback, and reports whether Redis answers.

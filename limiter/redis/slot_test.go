@@ -58,3 +58,17 @@ func TestCompositeRejectsKeysInDifferentSlots(t *testing.T) {
 		assert.ErrorContains(t, err, tc.text)
 	}
 }
+
+func TestQuotasAndKeysListEveryQuota(t *testing.T) {
+	quotas := []limiter.Quota{
+		{Key: redislimiter.KeyFor("descope", "p1", "user-create"), Limits: []limiter.Limit{limiter.PerMinute(100)}},
+		{Key: redislimiter.KeyFor("descope", "p1", "user-mgmt"), Limits: []limiter.Limit{limiter.PerMinute(500), limiter.PerHour(10000)}},
+	}
+	l, err := redislimiter.NewComposite(goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"}), quotas)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"descope:{p1}:user-create", "descope:{p1}:user-mgmt"}, l.Keys())
+	got := l.Quotas()
+	assert.Equal(t, quotas, got)
+	got[1].Limits[0] = limiter.PerSecond(1)
+	assert.Equal(t, limiter.PerMinute(500), l.Quotas()[1].Limits[0], "a copy: changing it changes nothing")
+}
