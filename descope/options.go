@@ -54,7 +54,7 @@ func WithObserver(o limiter.Observer) Option {
 }
 
 // WithUnmatched sets the catch-all route: the quota of a request that no
-// route matches. Its Path is not used. Default: [DefaultUnmatched],
+// route matches. Its Path is not used. Default: [DefaultUnmatched](),
 // Descope's backend-SDK limit of 1000 per 10s.
 func WithUnmatched(r Route) Option {
 	return func(t *Transport) error {

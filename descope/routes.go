@@ -46,7 +46,7 @@ type Route struct {
 // request applies, so a user creation counts against user-create,
 // user-mgmt and mgmt. Each route matches its endpoint under any API version
 // (see Route.Path). A request no route matches counts against
-// [DefaultUnmatched].
+// [DefaultUnmatched]().
 //
 // Each call returns a new slice: change it freely.
 func DefaultRoutes() []Route {
@@ -62,11 +62,13 @@ func DefaultRoutes() []Route {
 // backendSDKLimit is Descope's limit on backend SDK calls: 1000 per 10 s.
 var backendSDKLimit = limiter.Limit{Requests: 1000, Window: 10 * time.Second}
 
-// DefaultUnmatched is the catch-all route of a Transport: a request that no
-// route matches counts against it, so no request escapes every quota unless
-// [WithUnlimited] exempts it. Its limit is Descope's backend-SDK limit. Set
-// another with [WithUnmatched].
-var DefaultUnmatched = Route{Path: "/*", Limit: backendSDKLimit, Name: "unmatched"}
+// DefaultUnmatched returns the catch-all route of a Transport: a request
+// that no route matches counts against it, so no request escapes every
+// quota unless [WithUnlimited] exempts it. Its limit is Descope's
+// backend-SDK limit. Set another with [WithUnmatched].
+func DefaultUnmatched() Route {
+	return Route{Path: "/*", Limit: backendSDKLimit, Name: "unmatched"}
+}
 
 // matches reports whether r applies to a request.
 func (r Route) matches(method, reqPath string) bool {

@@ -136,7 +136,7 @@ func newTransport(projectID string, opts []Option) (*Transport, error) {
 	t := &Transport{
 		base:       http.DefaultTransport,
 		routes:     DefaultRoutes(),
-		unmatched:  DefaultUnmatched,
+		unmatched:  DefaultUnmatched(),
 		project:    projectID,
 		learnTTL:   DefaultLearnedLimitTTL,
 		ioTimeout:  5 * time.Second,
