@@ -129,7 +129,7 @@ func TestLearnsALowerLimitFromDescope(t *testing.T) {
 			fakeRoute{name: "user-mgmt", path: "/v1/mgmt/user/*", limit: mgmt.Limit, backoff: window})
 	}
 	opts := func(seen *events) []descope.Option {
-		return []descope.Option{descope.WithRoutes(create, mgmt), descope.WithMargin(20 * time.Millisecond), descope.WithObserver(seen)}
+		return []descope.Option{descope.WithRoutes(create, mgmt), descope.WithObserver(seen)}
 	}
 	for _, srv := range []struct {
 		name string
@@ -175,7 +175,7 @@ func TestLearnsALimitThatDropsMidRun(t *testing.T) {
 	for range 4 {
 		c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 16})
 		t.Cleanup(func() { _ = c.Close() })
-		tr, err := descope.NewTransport(c, project, descope.WithRoutes(create), descope.WithMargin(20*time.Millisecond), descope.WithObserver(seen))
+		tr, err := descope.NewTransport(c, project, descope.WithRoutes(create), descope.WithObserver(seen))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tr.Close() })
 		clients = append(clients, &http.Client{Transport: tr})
