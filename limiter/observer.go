@@ -30,6 +30,12 @@ const (
 	// EventLimitRestored: a lowered limit of the quota Key expired; Limit, the
 	// configured one, applies again.
 	EventLimitRestored
+	// EventLimitsDiffer: the quota Key stored other limits than this
+	// limiter's Limit: another process uses other limits on it (as during a
+	// rolling deploy that changes them). Each process keeps enforcing its
+	// own; the key now stores this limiter's. Reported at most once a
+	// window per limiter.
+	EventLimitsDiffer
 )
 
 // String returns the kind's lower-case name.
@@ -51,6 +57,8 @@ func (k EventKind) String() string {
 		return "limit-lowered"
 	case EventLimitRestored:
 		return "limit-restored"
+	case EventLimitsDiffer:
+		return "limits-differ"
 	}
 	return "unknown"
 }

@@ -44,7 +44,8 @@ type Limiter struct {
 	loop     acquire.Loop
 	// seen is the latest grant time (µs, server clock) this limiter holds.
 	// Sent with every call, it lets window.lua notice a key that lost data.
-	seen atomic.Int64
+	seen       atomic.Int64
+	lastDiffer atomic.Int64 // when limitsDiffer last reported, ns
 }
 
 var (
@@ -150,7 +151,18 @@ func (l *Limiter) Load(ctx context.Context) error {
 // errorf makes an error of this limiter's: one prefix, its first key, and
 // the cause kept matchable.
 func (l *Limiter) errorf(format string, args ...any) error {
-	return fmt.Errorf("limiter/redis: key %q: "+format, append([]any{l.keys[0]}, args...)...)
+	return scriptError(fmt.Errorf("limiter/redis: key %q: "+format, append([]any{l.keys[0]}, args...)...))
+}
+
+// limitsDiffer reports, at most once a window, that another process wrote
+// other limits in one of the keys (see limiter.EventLimitsDiffer).
+func (l *Limiter) limitsDiffer() {
+	now := time.Now().UnixNano()
+	last := l.lastDiffer.Load()
+	if now-last < int64(l.loop.Tightest.Window) || !l.lastDiffer.CompareAndSwap(last, now) {
+		return
+	}
+	l.loop.Observe(limiter.Event{Kind: limiter.EventLimitsDiffer, Key: l.keys[0], Limit: l.loop.Tightest})
 }
 
 // TryAcquire grants n units if that needs no wait; see [limiter.Limiter].
@@ -201,8 +213,11 @@ func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, er
 	if err != nil {
 		return nil, l.errorf("reserve: %w", err)
 	}
-	if len(vals) != 4*len(asks) {
-		return nil, l.errorf("reserve: window.lua answered %d values, want %d", len(vals), 4*len(asks))
+	if len(vals) != 4*len(asks)+1 {
+		return nil, l.errorf("reserve: window.lua answered %d values, want %d", len(vals), 4*len(asks)+1)
+	}
+	if vals[len(vals)-1] == 1 {
+		l.limitsDiffer()
 	}
 	rs := make([]reservation, len(asks))
 	for i := range rs {
@@ -240,8 +255,11 @@ func (l *Limiter) cancel(ctx context.Context, n int, at int64) error {
 	}
 	// The key's latest grant now; this limiter holds none later (its other
 	// reservations are still in the key), so a given-back reservation is
-	// never taken for lost data.
-	lower(&l.seen, vals[1])
+	// never taken for lost data. A key that is gone (-1) says nothing: the
+	// grants this limiter holds must still count.
+	if vals[1] >= 0 {
+		lower(&l.seen, vals[1])
+	}
 	return nil
 }
 

@@ -5,14 +5,23 @@
 -- served), not inside a pause, and such that no window of length W ending at
 -- at holds more than R units.
 --
--- Each quota key is a string: a 48-byte header, then a ring of grant times.
+-- Each quota key is a string: a 136-byte header, then a ring of grant times.
 -- Every number is an unsigned 8-byte big-endian integer; times are
 -- microseconds on this server's clock (TIME), so clients with skewed clocks
 -- agree.
---   header: capacity | paused until | expiry set (ms) |
---           head (next slot to write) | count (valid slots) | latest grant
---   (a grant changes only the last three: it rewrites those 24 bytes)
+--   header: magic "rlwin" 0 0 1 (format 1) | capacity | paused until |
+--           expiry set (ms) | head (next slot to write) | count (valid
+--           slots) | latest grant | limits stored (0..4) |
+--           4 x (requests, window µs) | limits changed at
+--   (a grant changes only head, count and latest: it rewrites 24 bytes)
 --   ring:   slot (head-k) mod capacity holds the k-th newest unit's grant time.
+-- The quota describes itself: every writer stores its limits in the header
+-- (the first four), and when it finds other limits stored (replicas that
+-- disagree, as in a rolling deploy) it stores its own and the time, and
+-- says so. Each caller enforces the limits it passes; status uses the
+-- stored ones when it is given none. A key that holds anything else (no
+-- magic, another type) is never read as a quota nor overwritten: every
+-- operation fails with "not a quota".
 -- The capacity starts at the largest limit, and the ring never drops a unit
 -- that may still count: when waiters queue more units than it holds, it
 -- doubles. So giving a reservation back is exact.
@@ -42,7 +51,8 @@
 --
 --   cancel n at
 --     Gives back n units granted at exactly at (µs) in every key.
---     Returns {units removed from the first key, its latest grant after}.
+--     Returns {units removed from the first key, its latest grant after;
+--     -1 when the key does not exist (it expired, or lost its data)}.
 --
 --   pause d {L R1 W1 ... RL WL} for each key
 --     Holds every grant on the keys until d µs from now (never shortening a
@@ -51,11 +61,19 @@
 --     Returns {now µs, until µs}.
 --
 --   status {L R1 W1 ... RL WL} for each key
---     Reads without writing. Returns {now µs, then for each limit of each key:
---     units in the window ending now, units reserved after now, µs until one
---     more unit could be granted}.
+--     Reads without writing. L=0 reads with the limits stored in the key.
+--     Returns {now µs, then for each key: exists 0|1, limits changed at µs
+--     (0: never), the number of limits reported, then for each: requests,
+--     window µs, units in the window ending now, units reserved after now,
+--     µs until one more unit could be granted}.
+--
+-- Every operation that writes stores the caller's limits. reserve returns,
+-- after its answers, one more value: 1 if a key held other limits than the
+-- caller's (another replica disagrees), else 0.
 
-local SLOT, HEADER = 8, 48
+local SLOT, HEADER, MAXLIM = 8, 136, 4
+local MAGIC = 'rlwin\0\0\1'
+local NOT_QUOTA = 'window.lua: not a quota: '
 
 local function decode(s, i)
   local a, b, c, d, e, f, g, h = string.byte(s, i, i + 7)
@@ -73,18 +91,35 @@ local function encode(v)
   return string.char(v % 256, b, c, d, e, f, g, h)
 end
 
+-- Reads a key's header. A missing key is an empty quota; a key holding
+-- anything that is not a quota is an error, and is never written.
 local function load(key)
-  local h = redis.call('GETRANGE', key, 0, HEADER - 1)
-  local q = { key = key, cap = 0, head = 0, count = 0, pause = 0, latest = 0, expires = 0 }
-  if #h == HEADER then
-    q.cap, q.pause, q.expires = decode(h, 1), decode(h, 9), decode(h, 17)
-    q.head, q.count, q.latest = decode(h, 25), decode(h, 33), decode(h, 41)
+  local h = redis.pcall('GETRANGE', key, 0, HEADER - 1)
+  if type(h) == 'table' then
+    return nil, NOT_QUOTA .. 'key ' .. key .. ' holds a ' .. redis.call('TYPE', key).ok .. ', not a string'
   end
+  local q = { key = key, cap = 0, head = 0, count = 0, pause = 0, latest = 0, expires = 0, stored = {}, changed = 0, exists = #h > 0 }
+  if #h == 0 then return q end
+  if #h ~= HEADER or string.sub(h, 1, 8) ~= MAGIC then
+    return nil, NOT_QUOTA .. 'key ' .. key .. ' holds ' .. #h .. '+ bytes that this script did not write'
+  end
+  q.cap, q.pause, q.expires = decode(h, 9), decode(h, 17), decode(h, 25)
+  q.head, q.count, q.latest = decode(h, 33), decode(h, 41), decode(h, 49)
+  for j = 1, math.min(decode(h, 57), MAXLIM) do
+    q.stored[j] = { decode(h, 49 + 16 * j), decode(h, 57 + 16 * j) }
+  end
+  q.changed = decode(h, 129)
   return q
 end
 
 local function header(q)
-  return encode(q.cap) .. encode(q.pause) .. encode(q.expires) .. encode(q.head) .. encode(q.count) .. encode(q.latest)
+  local lim = ''
+  for j = 1, MAXLIM do
+    local l = q.stored[j] or { 0, 0 }
+    lim = lim .. encode(l[1]) .. encode(l[2])
+  end
+  return MAGIC .. encode(q.cap) .. encode(q.pause) .. encode(q.expires) .. encode(q.head) .. encode(q.count) .. encode(q.latest)
+    .. encode(#q.stored) .. lim .. encode(q.changed)
 end
 
 -- the part of the header a grant changes: head, count, latest
@@ -137,13 +172,35 @@ local function grow(q, cap)
   redis.call('SET', q.key, header(q) .. s .. string.rep('\0', (cap - q.count) * SLOT), 'KEEPTTL')
 end
 
+-- Stores the caller's limits in q (the first MAXLIM) if they are not the
+-- ones stored: marks q's header dirty, and, if other limits were stored,
+-- when they changed. Returns true when other limits were stored.
+local function store_limits(q, now)
+  local differ = #q.stored ~= math.min(#q.limits, MAXLIM)
+  for j = 1, math.min(#q.limits, MAXLIM) do
+    local s, l = q.stored[j], q.limits[j]
+    if not s or s[1] ~= l[1] or s[2] ~= l[2] then differ = true end
+  end
+  if not differ then return false end
+  local conflict = #q.stored > 0
+  if conflict then q.changed = now end
+  q.stored = {}
+  for j = 1, math.min(#q.limits, MAXLIM) do q.stored[j] = q.limits[j] end
+  q.dirty = true
+  return conflict
+end
+
 -- Reads the limits of each key from ARGV starting at a; returns the quotas,
 -- grown to hold their largest limit when writable is true (a new key, or a
--- raised limit; a key keeps its history when its limit changes).
+-- raised limit; a key keeps its history when its limit changes). A key
+-- given no limits (L=0, read-only calls only) uses the limits stored in it.
 local function load_all(a, min_requests, writable)
   local quotas = {}
   for i, key in ipairs(KEYS) do
     local count = tonumber(ARGV[a])
+    if not count or (writable and count < 1) then
+      return nil, 'window.lua: key ' .. key .. ' wants its limits, got ' .. tostring(ARGV[a])
+    end
     local limits, cap = {}, 0
     for j = 1, count do
       local r, w = tonumber(ARGV[a + 2 * j - 1]), tonumber(ARGV[a + 2 * j])
@@ -157,9 +214,11 @@ local function load_all(a, min_requests, writable)
       cap = math.max(cap, r)
     end
     a = a + 1 + 2 * count
-    local q = load(key)
-    if writable and q.cap < cap then grow(q, cap) end
+    local q, err = load(key)
+    if not q then return nil, err end
+    if count == 0 and not writable then limits = q.stored end
     q.limits = limits
+    if writable and q.cap < cap then grow(q, cap) end
     quotas[i] = q
   end
   return quotas
@@ -237,7 +296,10 @@ if op == 'reserve' then
   end
   local quotas, err = load_all(4 + 3 * k, most, true)
   if not quotas then return redis.error_reply(err) end
-  local wrote = false
+  local wrote, conflict = false, 0
+  for _, q in ipairs(quotas) do
+    if store_limits(q, now) then conflict = 1 end
+  end
   for _, q in ipairs(quotas) do
     if seen > now - longest(q) and seen > (q.count > 0 and q.latest or 0) then
       -- The caller holds a grant the key does not know of: the key lost
@@ -280,15 +342,14 @@ if op == 'reserve' then
     out[#out + 1] = at
     out[#out + 1] = left
   end
-  if wrote then
-    for _, q in ipairs(quotas) do
-      if expire(q) then
-        redis.call('SETRANGE', q.key, 0, header(q))
-      else
-        redis.call('SETRANGE', q.key, 24, position(q))
-      end
+  for _, q in ipairs(quotas) do
+    if wrote and expire(q) or q.dirty then
+      redis.call('SETRANGE', q.key, 0, header(q))
+    elseif wrote then
+      redis.call('SETRANGE', q.key, 32, position(q))
     end
   end
+  out[#out + 1] = conflict
   return out
 end
 
@@ -299,7 +360,8 @@ if op == 'cancel' then
   end
   local first
   for _, key in ipairs(KEYS) do
-    local q = load(key)
+    local q, err = load(key)
+    if not q then return redis.error_reply(err) end
     local removed = 0
     if q.cap > 0 then
       -- Units with one grant time are interchangeable: removing any n of
@@ -316,9 +378,11 @@ if op == 'cancel' then
         redis.call('SETRANGE', q.key, 0, header(q))
       end
     end
-    if not first then first = { removed, q.count > 0 and q.latest or 0 } end
+    -- The latest grant after, or -1 when the key is gone (lost with its
+    -- data): then the caller must not take 0 for the latest grant.
+    if not first then first = { removed, not q.exists and -1 or q.count > 0 and q.latest or 0 } end
   end
-  return first or { 0, 0 }
+  return first or { 0, -1 }
 end
 
 if op == 'pause' then
@@ -330,6 +394,7 @@ if op == 'pause' then
   if not quotas then return redis.error_reply(err) end
   local pause_end = now + d
   for _, q in ipairs(quotas) do
+    store_limits(q, now)
     q.pause = math.max(q.pause, pause_end)
     expire(q)
     redis.call('SETRANGE', q.key, 0, header(q))
@@ -346,9 +411,14 @@ if op == 'status' then
   local out = { now }
   for _, q in ipairs(quotas) do
     local future = newer(q, now)
+    out[#out + 1] = q.exists and 1 or 0
+    out[#out + 1] = q.changed
+    out[#out + 1] = #q.limits
     for _, lim in ipairs(q.limits) do
       local in_window = newer(q, now - lim[2]) - future
       local at = earliest(q, now, 1, { lim })
+      out[#out + 1] = lim[1]
+      out[#out + 1] = lim[2]
       out[#out + 1] = in_window
       out[#out + 1] = future
       out[#out + 1] = at - now
