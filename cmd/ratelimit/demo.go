@@ -38,7 +38,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Var(&cfg.limit, "limit", "the shared quota, as requests/window (e.g. 20/1s, 100/1m)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long the replicas run")
 	fs.DurationVar(&cfg.task, "task", 20*time.Millisecond, "how long each simulated task takes")
-	fs.StringVar(&cfg.redisURL, "redis", os.Getenv("REDIS_URL"), "Redis URL to use instead of the embedded one (default $REDIS_URL)")
+	fs.StringVar(&cfg.redisURL, "redis", "", "Redis URL to use instead of the embedded one, redis:// or rediss://; default $REDIS_URL, else the embedded one")
 	fs.StringVar(&cfg.html, "html", "", "also write the chart to this file as a self-contained HTML page")
 	fs.StringVar(&cfg.record, "record", "", "also write every grant to this file: replica worker unix-µs")
 	if err := parse(fs, args); err != nil {
@@ -53,6 +53,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--duration=%v, want more than 0", cfg.duration)
 	}
 
+	if cfg.redisURL == "" {
+		cfg.redisURL = os.Getenv("REDIS_URL")
+	}
 	if cfg.redisURL == "" {
 		m := miniredis.NewMiniRedis()
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {

@@ -56,6 +56,8 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // failedError says the command ran and saw a failure: exit code 1.
 type failedError struct{ msg string }
 
+func failedf(format string, args ...any) error { return failedError{fmt.Sprintf(format, args...)} }
+
 func (e failedError) Error() string { return e.msg }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -3,8 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +31,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/descope-mgmt/ratelimit/descope"
+	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 )
@@ -108,8 +116,9 @@ func TestStatusPrintsTheQuota(t *testing.T) {
 	require.NoError(t, l.Acquire(ctx, 3))
 	m.SetTime(now.Add(20 * time.Second))
 
-	code, out, errOut := runCmd(t, "status", "--redis", "redis://"+m.Addr(), "--key", "q", "--limit", "5/1m")
+	code, out, errOut := runCmd(t, "status", "--redis", "redis://"+m.Addr(), "--key", "q")
 	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "limit 5/1m", "the limit stored in the key")
 	assert.Contains(t, out, "used in window:  3 of 5")
 	assert.Contains(t, out, "queued:          0 units")
 	assert.Contains(t, out, "next unit free:  now")
@@ -119,7 +128,7 @@ func TestStatusPrintsTheQuota(t *testing.T) {
 	defer cancel()
 	go func() { _ = l.Acquire(wctx, 1) }() // queued at +60s
 	require.Eventually(t, func() bool {
-		_, out, _ = runCmd(t, "status", "--redis", "redis://"+m.Addr(), "--key", "q", "--limit", "5/1m")
+		_, out, _ = runCmd(t, "status", "--redis", "redis://"+m.Addr(), "--key", "q")
 		return strings.Contains(out, "queued:          1 units")
 	}, 5*time.Second, 5*time.Millisecond)
 	assert.Contains(t, out, "used in window:  5 of 5")
@@ -128,7 +137,7 @@ func TestStatusPrintsTheQuota(t *testing.T) {
 
 	// A descope.Transport lowered the limit after a 429: status says so.
 	require.NoError(t, c.Set(ctx, descope.LearnedKey("q"), 4, time.Hour).Err())
-	_, out, _ = runCmd(t, "status", "--redis", "redis://"+m.Addr(), "--key", "q", "--limit", "5/1m")
+	_, out, _ = runCmd(t, "status", "--redis", "redis://"+m.Addr(), "--key", "q")
 	assert.Contains(t, out, "learned limit:   4 per 1m0s, lowered after the API answered 429 to a request within the limit; expires in 1h0m0s")
 }
 
@@ -198,12 +207,20 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 		{[]string{"status", "--redis", "redis://user:hunter2@127.0.0.1:1"}, "cannot reach Redis at redis://user:xxxxx@127.0.0.1:1"},
 		{[]string{"demo", "--replicas", "0"}, "--replicas=0"},
 		{[]string{"status", "extra"}, `unexpected argument "extra"`},
+		{[]string{"status", "--interval", "soon"}, `invalid value "soon" for flag -interval`},
+		{[]string{"status", "--redis", "redis://:100%hunter2@127.0.0.1:1"}, "bad --redis URL redis://xxxxx@127.0.0.1:1: a bad %-escape (write a % in a password as %25)"},
+		{[]string{"status", "--redis", "redis://:hunter2 x@127.0.0.1:1"}, "bad --redis URL redis://xxxxx@127.0.0.1:1: not a URL"},
+		{[]string{"status", "--redis", "redis://u:hunter2@127.0.0.1:port"}, "bad --redis URL redis://xxxxx@127.0.0.1:port: a port that is not a number"},
+		{[]string{"status", "--redis", "redis://u:hunter2@[::1:1"}, "bad --redis URL redis://xxxxx@[::1:1: a broken IPv6 address"},
 		{[]string{"nonsense"}, `unknown command "nonsense"`},
 	} {
-		code, _, errOut := runCmd(t, tc.args...)
+		code, out, errOut := runCmd(t, tc.args...)
 		assert.Equal(t, 2, code, "%v", tc.args)
 		assert.Contains(t, errOut, tc.want, "%v", tc.args)
-		assert.NotContains(t, errOut, "hunter2", "a password is never printed")
+		assert.NotContains(t, errOut+out, "hunter2", "a password is never printed")
+		if tc.args[0] != "nonsense" {
+			assert.Empty(t, out, "no usage on a mistake: %v", tc.args)
+		}
 		assert.NotContains(t, errOut, "goroutine", "no stack trace")
 		if tc.args[0] != "nonsense" {
 			assert.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "one line: %q", errOut)
@@ -212,11 +229,40 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 }
 
 func TestHelpOnEveryCommand(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://u:hunter2@example:6379")
 	for _, cmd := range []string{"demo", "worker", "status"} {
 		code, out, _ := runCmd(t, cmd, "--help")
 		assert.Equal(t, 0, code, cmd)
 		assert.Contains(t, out, "usage: ratelimit "+cmd, cmd)
 		assert.Contains(t, out, "-redis", cmd)
+		assert.Contains(t, out, "default $REDIS_URL", cmd)
+		assert.NotContains(t, out, `(default "redis`, "one default, said once: "+cmd)
+		assert.NotContains(t, out, "hunter2", cmd)
+	}
+}
+
+// Each way a connection fails gets its own one line, with the fix.
+func TestConnectionFailuresSayWhatHappened(t *testing.T) {
+	auth := miniredis.RunT(t)
+	auth.RequireUserAuth("u", "right-password")
+	plain := miniredis.RunT(t)
+	tlsSrv := miniredis.NewMiniRedis()
+	require.NoError(t, tlsSrv.StartTLS(selfSigned(t)))
+	t.Cleanup(tlsSrv.Close)
+	for _, tc := range []struct{ url, want string }{
+		{"redis://u:hunter2@" + auth.Addr(), "authentication failed at redis://u:xxxxx@" + auth.Addr()},
+		{"redis://" + auth.Addr(), "authentication failed"},
+		{"redis://" + redistest.Start(t).Addr + "/99", "has no database 99"}, // miniredis has every database
+		{"rediss://" + plain.Addr(), "TLS with rediss://" + plain.Addr() + " failed"},
+		{"redis://" + tlsSrv.Addr(), "closed the connection"},
+		{"redis://127.0.0.1:1", "cannot reach Redis at redis://127.0.0.1:1"},
+	} {
+		code, out, errOut := runCmd(t, "status", "--redis", tc.url)
+		assert.Equal(t, 2, code, tc.url)
+		assert.Contains(t, errOut, tc.want, tc.url)
+		assert.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "one line: %q", errOut)
+		assert.Empty(t, out)
+		assert.NotContains(t, errOut, "hunter2")
 	}
 }
 
@@ -232,4 +278,64 @@ func TestWorkerUsesTheLearnedLimit(t *testing.T) {
 	assert.Contains(t, errOut, "using the learned limit stored beside the key")
 	assert.Contains(t, errOut, "learned=3 configured=10")
 	assert.Contains(t, errOut, "granted=3 ", "3 per hour, not 10")
+}
+
+// status cannot be fooled: a wrong --limit, a missing key, a key that is
+// not a quota and replicas that disagree each get their own message.
+func TestStatusSaysWhatIsWrong(t *testing.T) {
+	m := miniredis.RunT(t)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	m.SetTime(now)
+	c := goredis.NewClient(&goredis.Options{Addr: m.Addr()})
+	defer c.Close()
+	ctx := t.Context()
+	url := "redis://" + m.Addr()
+	ten, err := redislimiter.New(c, "q", limiter.PerSecond(10))
+	require.NoError(t, err)
+	require.NoError(t, ten.Acquire(ctx, 10))
+
+	code, out, errOut := runCmd(t, "status", "--redis", url, "--key", "q", "--limit", "1/1s")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "--limit 1/1s is not the limit stored in the key (10/1s)")
+
+	code, _, errOut = runCmd(t, "status", "--redis", url, "--key", "typo")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "ratelimit status: no quota at key typo: it was never used, it expired a window after its last grant, or the key is mistyped\n", errOut)
+
+	require.NoError(t, c.Set(ctx, "s", "unrelated", 0).Err())
+	require.NoError(t, c.HSet(ctx, "h", "f", "v").Err())
+	code, _, errOut = runCmd(t, "status", "--redis", url, "--key", "s")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "key s is not a quota: limiter/redis: not a quota: key s holds 9+ bytes that this script did not write")
+	code, _, errOut = runCmd(t, "status", "--redis", url, "--key", "h")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "key h is not a quota: limiter/redis: not a quota: key h holds a hash, not a string")
+	assert.NotContains(t, errOut, "WRONGTYPE")
+
+	other, err := redislimiter.New(c, "q", limiter.Limit{Requests: 10, Window: 10 * time.Second})
+	require.NoError(t, err)
+	m.SetTime(now.Add(time.Second))
+	_, err = other.TryAcquire(ctx, 1) // denied, but the key learns of its limit
+	require.NoError(t, err)
+	_, out, _ = runCmd(t, "status", "--redis", url, "--key", "q")
+	assert.Contains(t, out, "replicas differ: a replica found other limits stored at")
+	assert.Contains(t, out, "stored now: 10/10s")
+}
+
+// selfSigned returns a server TLS config with a fresh self-signed
+// certificate for 127.0.0.1.
+func selfSigned(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }

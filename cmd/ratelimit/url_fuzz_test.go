@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,43 @@ func FuzzRedisURL(f *testing.F) {
 			if p, ok := u.User.Password(); ok && len(p) >= 4 && strings.Contains(shown, p) && !strings.Contains(u.Redacted(), p) {
 				t.Fatalf("redact(%q) = %q shows the password", raw, shown)
 			}
+		}
+	})
+}
+
+// FuzzRedisURLNeverShowsThePassword: a --redis value built around a
+// password, parsable or not (a bad escape, a space, a bad port, a broken
+// IPv6 literal), never shows the password, as written or as %q writes it,
+// in what redact returns nor in connect's error. connect runs only on
+// values that do not parse, so nothing is dialled.
+func FuzzRedisURLNeverShowsThePassword(f *testing.F) {
+	for _, seed := range [][3]string{
+		{"", "100%secret", "127.0.0.1:1"}, {"u", "pass word", "127.0.0.1:1"}, {"u", "hunter22", "127.0.0.1:port"},
+		{"u", "hunter22", "[::1:1"}, {"", "tab\tsecret", "h:1/0"}, {"a:b", "c@d@e", "h:1"}, {"u", "p/ss:w", "%zz"},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	f.Fuzz(func(t *testing.T, user, middle, rest string) {
+		// The password carries marks no message has, so finding it in
+		// one is a leak, not a coincidence.
+		password := "Q7" + middle + "Z9"
+		raw := "redis://" + user + ":" + password + "@" + rest
+		visible := func(s string) bool {
+			if strings.Contains("redis://"+user+":", password) || strings.Contains("@"+rest, password) {
+				return false // also written outside the password: not a leak
+			}
+			q := strconv.Quote(password)
+			return strings.Contains(s, password) || strings.Contains(s, q[1:len(q)-1])
+		}
+		if shown := redact(raw); visible(shown) {
+			t.Fatalf("redact(%q) = %q shows the password", raw, shown)
+		}
+		if _, err := goredis.ParseURL(raw); err == nil {
+			return // would dial: FuzzConnectFailure covers loopback
+		}
+		_, err := connect(t.Context(), raw)
+		if err == nil || visible(err.Error()) {
+			t.Fatalf("connect(%q): %v", raw, err)
 		}
 	})
 }

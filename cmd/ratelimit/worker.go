@@ -39,7 +39,7 @@ type workerConfig struct {
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := workerConfig{limit: limitFlag{limiter.PerSecond(20)}}
 	fs := newFlags("worker", "Runs one replica: --workers goroutines, each acquiring one unit of the shared\nquota before every (simulated) task. Stops on SIGINT/SIGTERM, giving back\nreservations it has not used.", stdout)
-	fs.StringVar(&cfg.redisURL, "redis", defaultRedisURL(), "Redis URL, redis:// or rediss:// (default $REDIS_URL)")
+	redisArg := redisFlag(fs, "Redis URL")
 	fs.StringVar(&cfg.key, "key", "ratelimit:{default}", "the quota's Redis key: replicas with the same key share one quota")
 	fs.Var(&cfg.limit, "limit", "the quota, as requests/window (e.g. 20/1s, 100/1m)")
 	fs.IntVar(&cfg.workers, "workers", 4, "goroutines acquiring and running tasks")
@@ -52,6 +52,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	cfg.redisURL = redisURL(*redisArg)
 	switch {
 	case cfg.workers < 1:
 		return usagef("--workers=%d, want at least 1", cfg.workers)
@@ -123,7 +124,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}))
 
-	log.Info("worker starting", "redis", redact(cfg.redisURL), "key", cfg.key, "limit", cfg.limit.Limit, "workers", cfg.workers, "task", cfg.task)
+	log.Info("worker starting", "redis", redact(cfg.redisURL), "key", cfg.key, "limit", cfg.limit.String(), "workers", cfg.workers, "task", cfg.task.String())
 	rep.line("ready")
 	var wg sync.WaitGroup
 	for w := range cfg.workers {
