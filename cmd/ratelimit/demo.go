@@ -53,6 +53,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--duration=%v, want more than 0", cfg.duration)
 	}
 
+	// Output files are checked now, not after a run whose verdict an
+	// unwritable path would lose.
+	for flagName, path := range map[string]string{"--html": cfg.html, "--record": cfg.record} {
+		if path != "" {
+			if err := os.WriteFile(path, nil, 0o644); err != nil {
+				return usagef("%s %s: cannot write there: %v", flagName, path, err)
+			}
+		}
+	}
 	if cfg.redisURL == "" {
 		cfg.redisURL = os.Getenv("REDIS_URL")
 	}
