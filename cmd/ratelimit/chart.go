@@ -93,12 +93,12 @@ func writeChart(w io.Writer, record []grants.Grant, replicas int, limit limiter.
 
 // chart geometry, in SVG user units (the page scales the SVG to its width).
 const (
-	chartW, chartH             = 1000, 420
-	plotLeft, plotTop          = 70, 40
-	plotRight, plotBottom      = 980, 360
-	plotWidth, plotHeight      = plotRight - plotLeft, plotBottom - plotTop
-	svgFont                    = `font-family="sans-serif" font-size="13"`
-	gapFraction        float64 = 0.15
+	chartW, chartH                = 1000, 420
+	plotLeft, plotTop             = 70, 40
+	plotRight, plotBottom         = 980, 360
+	plotWidth, plotHeight         = plotRight - plotLeft, plotBottom - plotTop
+	svgFont                       = `font-family="sans-serif" font-size="13"`
+	gapFraction           float64 = 0.15
 )
 
 // svgChart draws the series as stacked bars with the limit as a dashed
