@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -193,8 +194,54 @@ func TestWorkerServesMetrics(t *testing.T) {
 		return strings.Contains(body, `ratelimit_granted_units_total{limiter="q"} 5`)
 	}, 10*time.Second, 20*time.Millisecond, "five units of 5/1h granted")
 	assert.Contains(t, body, `ratelimit_wait_seconds_count{limiter="q"} 5`)
+	// The quota's gauges, read at the scrape, and the Go and process collectors.
+	assert.Contains(t, body, `ratelimit_quota_limit_units{quota="q"} 5`)
+	assert.Contains(t, body, `ratelimit_quota_window_seconds{quota="q"} 3600`)
+	assert.Contains(t, body, `ratelimit_quota_used_units{quota="q"} 5`)
+	assert.Regexp(t, `ratelimit_quota_queued_units\{quota="q"\} [0-2]\n`, body, "the two workers wait, queued an hour out")
+	assert.Contains(t, body, "go_goroutines ")
+	assert.Contains(t, body, "process_cpu_seconds_total ")
 	cancel()
 	assert.Equal(t, 0, <-done)
+}
+
+// The worker says when Redis fails and when it answers again, naming the
+// key, and logs a one-line summary at its interval.
+func TestWorkerLogsRedisFailingAndRecovering(t *testing.T) {
+	m := miniredis.RunT(t)
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"worker", "--redis", "redis://" + m.Addr(), "--key", "q", "--limit", "50/1s",
+			"--workers", "2", "--task", "5ms", "--summary-interval", "100ms"}, io.Discard, &logs)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "msg=summary key=q granted=") }, 5*time.Second, 10*time.Millisecond)
+	m.Close()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `msg="redis failing" key=q`) }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, m.Restart())
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `msg="redis recovered" key=q`) }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	assert.Equal(t, 0, <-done)
+	assert.Equal(t, 1, strings.Count(logs.String(), "redis failing"), "once per spell, not once per error")
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestBadInputIsOneLineAndExitCode2(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/descope-mgmt/ratelimit/executor"
@@ -34,6 +35,7 @@ type workerConfig struct {
 	metrics   string
 	report    bool
 	stopAt    int64
+	summary   time.Duration
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -47,6 +49,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&cfg.duration, "duration", 0, "stop after this long; 0 runs until SIGINT or SIGTERM")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9090)")
+	fs.DurationVar(&cfg.summary, "summary-interval", 30*time.Second, "log a one-line summary (granted, waiting, errors) this often; 0 turns it off")
 	fs.BoolVar(&cfg.report, "report", false, "print one line per event on stdout, for the demo")
 	fs.Int64Var(&cfg.stopAt, "stop-at", 0, "stop at this Unix time in milliseconds, for the demo")
 	if err := parse(fs, args); err != nil {
@@ -56,8 +59,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch {
 	case cfg.workers < 1:
 		return usagef("--workers=%d, want at least 1", cfg.workers)
-	case cfg.task < 0 || cfg.duration < 0:
-		return usagef("--task and --duration must not be negative")
+	case cfg.task < 0 || cfg.duration < 0 || cfg.summary < 0:
+		return usagef("--task, --duration and --summary-interval must not be negative")
 	case cfg.logFormat != "text" && cfg.logFormat != "json":
 		return usagef("--log-format=%q, want text or json", cfg.logFormat)
 	case cfg.key == "":
@@ -97,12 +100,21 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	var observers []limiter.Observer
+	var status *redislimiter.Limiter // reads the quota for the gauges
 	if cfg.metrics != "" {
 		reg := prometheus.NewRegistry()
 		m, err := prommetrics.New(reg)
 		if err != nil {
 			return err
 		}
+		if status, err = newLimiter(client, cfg.key, cfg.limit.Limit); err != nil {
+			return err
+		}
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			prommetrics.NewQuotaCollector(cfg.key, func(ctx context.Context) (prommetrics.QuotaState, error) {
+				st, err := status.Status(ctx)
+				return prommetrics.QuotaState{Limit: cfg.limit.Limit, Used: st.Used, Queued: st.Queued}, err
+			}))
 		observers = append(observers, m.Observer(cfg.key))
 		stopMetrics, err := serveMetrics(ctx, cfg.metrics, reg, log)
 		if err != nil {
@@ -111,18 +123,24 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer stopMetrics()
 	}
 	rep := &reporter{w: stdout, on: cfg.report}
-	var granted, cancelled, failed atomic.Int64
+	var granted, waiting, cancelled, failed atomic.Int64
+	health := &redisHealth{log: log, key: cfg.key}
 	observers = append(observers, limiter.ObserverFunc(func(e limiter.Event) {
 		switch e.Kind {
+		case limiter.EventGrant:
+			health.ok()
 		case limiter.EventCancel:
 			cancelled.Add(1)
 		case limiter.EventError:
 			failed.Add(1)
-			log.Warn("redis error", "err", e.Err)
-		case limiter.EventLimitLowered, limiter.EventLimitRestored:
+			health.failed(e.Err)
+		case limiter.EventLimitLowered, limiter.EventLimitRestored, limiter.EventLimitsDiffer:
 			log.Warn(e.Kind.String(), "key", e.Key, "limit", e.Limit.String())
 		}
 	}))
+	if cfg.summary > 0 {
+		go summarize(ctx, log, cfg.key, cfg.summary, &granted, &waiting, &failed)
+	}
 
 	log.Info("worker starting", "redis", redact(cfg.redisURL), "key", cfg.key, "limit", cfg.limit.String(), "workers", cfg.workers, "task", cfg.task.String())
 	rep.line("ready")
@@ -147,7 +165,14 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				rep.line("ask %d", w)
-				err := e.Execute(ctx, func(ctx context.Context) error { return clock.Sleep(ctx, cfg.task) })
+				waiting.Add(1)
+				err := e.Execute(ctx, func(ctx context.Context) error {
+					waiting.Add(-1)
+					return clock.Sleep(ctx, cfg.task)
+				})
+				if err != nil {
+					waiting.Add(-1) // never started: it left the queue
+				}
 				switch {
 				case err == nil || ctx.Err() != nil:
 				case errors.Is(err, context.DeadlineExceeded):
@@ -166,6 +191,53 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	rep.line("calls %d", calls.Load())
 	log.Info("worker stopped", "granted", granted.Load(), "reservations_given_back", cancelled.Load(), "redis_errors", failed.Load())
 	return nil
+}
+
+// redisHealth logs when Redis starts failing and when it answers again,
+// once each, naming the key.
+type redisHealth struct {
+	log   *slog.Logger
+	key   string
+	mu    sync.Mutex
+	since time.Time // first failure of the current spell; zero when healthy
+	errs  int
+}
+
+func (h *redisHealth) failed(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.errs++
+	if h.since.IsZero() {
+		h.since = time.Now()
+		h.log.Warn("redis failing", "key", h.key, "err", err)
+	}
+}
+
+func (h *redisHealth) ok() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.since.IsZero() {
+		h.log.Info("redis recovered", "key", h.key, "after", time.Since(h.since).Round(time.Millisecond).String(), "errors", h.errs)
+		h.since, h.errs = time.Time{}, 0
+	}
+}
+
+// summarize logs one line every interval: units granted since the last
+// line, callers waiting now, errors since the last line.
+func summarize(ctx context.Context, log *slog.Logger, key string, every time.Duration, granted, waiting, failed *atomic.Int64) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var lastGranted, lastFailed int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g, f := granted.Load(), failed.Load()
+			log.Info("summary", "key", key, "granted", g-lastGranted, "waiting", waiting.Load(), "errors", f-lastFailed, "every", every.String())
+			lastGranted, lastFailed = g, f
+		}
+	}
 }
 
 // reporter writes the demo's event lines, one at a time.

@@ -25,6 +25,19 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
+// go-redis logs connection failures through its global logger; the tests
+// cause many on purpose, and a passing run should print none. REDIS_LOGS=1
+// keeps them.
+func init() {
+	if os.Getenv("REDIS_LOGS") != "1" {
+		goredis.SetLogger(quietLogger{})
+	}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
 // Binary returns the path of redis-server, or skips t (fails it when
 // REQUIRE_REDIS=1) if there is none.
 func Binary(t testing.TB) string {

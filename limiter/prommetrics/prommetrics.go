@@ -10,6 +10,9 @@
 //	ratelimit_cancellations_total      reservations given back by callers that stopped waiting
 //	ratelimit_backend_errors_total     failed calls to the backend (Redis)
 //	ratelimit_wait_seconds             histogram of how long granted callers waited
+//
+// And, for a quota read at every scrape ([NewQuotaCollector]), its gauges:
+// the configured limit, the units in the current window, the units queued.
 package prommetrics
 
 import (

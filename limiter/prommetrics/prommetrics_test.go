@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	_ "github.com/descope-mgmt/ratelimit/internal/redistest" // quiets go-redis's logger
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/memory"
 	"github.com/descope-mgmt/ratelimit/limiter/prommetrics"
@@ -118,4 +119,34 @@ func TestCountsBackendErrorsNotCallersGivingUp(t *testing.T) {
 	_, err = l2.TryAcquire(t.Context(), 1)
 	require.Error(t, err)
 	assert.Equal(t, 1.0, errorsOf())
+}
+
+// The quota gauges read the quota at scrape time.
+func TestQuotaGauges(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := goredis.NewClient(&goredis.Options{Addr: m.Addr()})
+	defer c.Close()
+	l, err := redislimiter.New(c, "q", limiter.PerMinute(5))
+	require.NoError(t, err)
+	require.NoError(t, l.Acquire(t.Context(), 3))
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(prommetrics.NewQuotaCollector("q", func(ctx context.Context) (prommetrics.QuotaState, error) {
+		st, err := l.Status(ctx)
+		return prommetrics.QuotaState{Limit: st.Limit, Used: st.Used, Queued: st.Queued}, err
+	})))
+	want := `
+# HELP ratelimit_quota_limit_units The quota's configured limit: units per window.
+# TYPE ratelimit_quota_limit_units gauge
+ratelimit_quota_limit_units{quota="q"} 5
+# HELP ratelimit_quota_queued_units Units reserved after now by callers waiting for them.
+# TYPE ratelimit_quota_queued_units gauge
+ratelimit_quota_queued_units{quota="q"} 0
+# HELP ratelimit_quota_used_units Units granted in the window ending now.
+# TYPE ratelimit_quota_used_units gauge
+ratelimit_quota_used_units{quota="q"} 3
+# HELP ratelimit_quota_window_seconds The quota's window.
+# TYPE ratelimit_quota_window_seconds gauge
+ratelimit_quota_window_seconds{quota="q"} 60
+`
+	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want)))
 }
