@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # and this filter drops the per-test chatter (failures keep all their lines).
 QUIET := grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|\s*--- (PASS|SKIP)|PASS$$)'
 
-.PHONY: test test-race bench lint install-check demo up down
+.PHONY: test test-race bench lint install-check compose-test demo up down
 
 # -p 1: packages one at a time. The multi-process and fake-Descope tests
 # measure utilisation on the wall clock; on a 2-core machine, packages
@@ -44,9 +44,22 @@ install-check:
 demo:
 	$(GO) run ./cmd/ratelimit demo
 
-# A Redis for `REDIS_ADDR=localhost:6379 make test`.
+# Compose v2 (`docker compose`) when the engine has it, else v1.
+COMPOSE = $(shell if docker compose version >/dev/null 2>&1; then echo docker compose; else echo docker-compose; fi)
+
+# A Redis for `REDIS_ADDR=localhost:$${REDIS_PORT:-6379} make test`, on
+# 127.0.0.1 only; waits until it answers (what v2's --wait does, for v1 too).
 up:
-	docker compose up -d --wait redis
+	$(COMPOSE) up -d redis
+	@for i in $$(seq 30); do \
+		[ "$$($(COMPOSE) exec -T redis redis-cli ping 2>/dev/null | tr -d '\r')" = PONG ] && echo "redis: up on 127.0.0.1:$${REDIS_PORT:-6379}" && exit 0; \
+		sleep 1; \
+	done; echo "redis did not answer" >&2; exit 1
 
 down:
-	docker compose down
+	$(COMPOSE) down
+
+# The project's own docker-compose.yml, run for real and checked (needs a
+# Docker engine: ../shared/docker/offline-engine up starts one here).
+compose-test:
+	bash scripts/compose-test
