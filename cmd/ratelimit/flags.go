@@ -112,32 +112,34 @@ func redact(raw string) string {
 	return rest
 }
 
-// urlProblem says what is wrong with a --redis value in words that quote
-// none of it: url.Parse's errors quote the URL, password and all.
+// urlProblems name what is wrong with a --redis value, by what the error
+// says, in words that quote none of it: url.Parse's errors (first) and
+// go-redis's quote the URL, password and all.
+var urlProblems = []struct{ says, words string }{
+	{"invalid URL escape", "a bad %-escape (write a % in a password as %25)"},
+	{"invalid character", "a character a URL cannot hold (escape it: a space as %20)"},
+	{"invalid port", "a port that is not a number"},
+	{"missing ']'", "a broken IPv6 address"},
+	{"IPv6", "a broken IPv6 address"},
+	{"invalid URL scheme", "the scheme must be redis:// or rediss://"},
+	{"invalid database", "the database must be a number, as in /0"},
+	{"unexpected option", "an option go-redis does not accept"},
+}
+
+// urlProblem says what is wrong with a --redis value, quoting none of it.
 func urlProblem(err error) string {
 	msg := err.Error()
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		msg = ue.Err.Error()
 	}
-	switch {
-	case strings.Contains(msg, "invalid URL escape"):
-		return "a bad %-escape (write a % in a password as %25)"
-	case strings.Contains(msg, "invalid character"):
-		return "a character a URL cannot hold (escape it: a space as %20)"
-	case strings.Contains(msg, "invalid port"):
-		return "a port that is not a number"
-	case strings.Contains(msg, "missing ']'"), strings.Contains(msg, "IPv6"):
-		return "a broken IPv6 address"
-	case ue != nil:
+	for _, p := range urlProblems {
+		if strings.Contains(msg, p.says) {
+			return p.words
+		}
+	}
+	if ue != nil {
 		return "not a URL"
-	// go-redis's own, which quote parts of the URL too
-	case strings.Contains(msg, "invalid URL scheme"):
-		return "the scheme must be redis:// or rediss://"
-	case strings.Contains(msg, "invalid database"):
-		return "the database must be a number, as in /0"
-	case strings.Contains(msg, "unexpected option"), strings.Contains(msg, "invalid"):
-		return "an option or a value go-redis does not accept"
 	}
 	return "not a Redis URL"
 }
