@@ -26,8 +26,8 @@ const maxBatch = 256
 // flight (go-redis may hold a call until its ReadTimeout); what it was
 // granted after it left is given back.
 //
-// With coalescing off, batches carry one request: the same path, so a
-// caller leaves at its deadline either way.
+// With coalescing off, each request is a call of its own, sent at once from
+// its own goroutine, and leaves the same way.
 type coalescer struct {
 	l       *Limiter
 	max     int // requests per batch
@@ -53,11 +53,17 @@ type outcome struct {
 func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 	q := &queued{ask: a, since: time.Now(), done: make(chan outcome, 1)}
 	q.deadline, _ = ctx.Deadline()
-	c.mu.Lock()
-	c.pending = append(c.pending, q)
-	lead := !c.busy
-	c.busy = true
-	c.mu.Unlock()
+	lead := false
+	if c.max == 1 {
+		// Coalescing off: each request is its own call, all at once.
+		go c.call(context.WithoutCancel(ctx), []*queued{q}, false)
+	} else {
+		c.mu.Lock()
+		c.pending = append(c.pending, q)
+		lead = !c.busy
+		c.busy = true
+		c.mu.Unlock()
+	}
 	for {
 		if lead {
 			go c.send(context.WithoutCancel(ctx))
@@ -131,7 +137,7 @@ func (c *coalescer) handOn() {
 	}
 }
 
-// send reserves the pending requests in one call, then passes the lead on.
+// send takes the pending requests and reserves them in one call.
 func (c *coalescer) send(ctx context.Context) {
 	c.mu.Lock()
 	batch := c.pending[:min(len(c.pending), c.max)]
@@ -143,6 +149,12 @@ func (c *coalescer) send(ctx context.Context) {
 		c.mu.Unlock()
 		return
 	}
+	c.call(ctx, batch, true)
+}
+
+// call reserves batch in one script call and delivers each answer; with
+// lead, it first hands the lead on.
+func (c *coalescer) call(ctx context.Context, batch []*queued, lead bool) {
 	now := time.Now()
 	asks := make([]ask, len(batch))
 	for i, q := range batch {
@@ -164,7 +176,9 @@ func (c *coalescer) send(ctx context.Context) {
 	// Answers are delivered under mu, like abandon's check, so each request
 	// is either answered or marked abandoned, never neither.
 	c.mu.Lock()
-	c.handOn()
+	if lead {
+		c.handOn()
+	}
 	var giveBack []int
 	for i, q := range batch {
 		switch {
