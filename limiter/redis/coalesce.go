@@ -55,8 +55,13 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 	q.deadline, _ = ctx.Deadline()
 	lead := false
 	if c.max == 1 {
-		// Coalescing off: each request is its own call, all at once.
-		go c.call(context.WithoutCancel(ctx), []*queued{q}, false)
+		// Coalescing off: each request is its own call, all at once. A
+		// caller that can never leave early makes it itself.
+		if ctx.Done() == nil {
+			c.call(ctx, []*queued{q}, false)
+		} else {
+			go c.call(context.WithoutCancel(ctx), []*queued{q}, false)
+		}
 	} else {
 		c.mu.Lock()
 		c.pending = append(c.pending, q)
@@ -66,7 +71,11 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 	}
 	for {
 		if lead {
-			go c.send(context.WithoutCancel(ctx))
+			if ctx.Done() == nil {
+				c.send(ctx) // it can never leave early: no goroutine needed
+			} else {
+				go c.send(context.WithoutCancel(ctx))
+			}
 		}
 		select {
 		case o := <-q.done:

@@ -92,7 +92,6 @@ func (l *Loop) Acquire(ctx context.Context, n int) error {
 			return ContextError(ctx, n, nil)
 		}
 		pauses := l.Backend.Pauses()
-		asked := time.Now()
 		r, err := l.Backend.Reserve(ctx, n, maxWait(ctx), false)
 		if err != nil {
 			return l.failed(ctx, n, err)
@@ -108,6 +107,7 @@ func (l *Loop) Acquire(ctx context.Context, n int) error {
 		}
 		// The answer left the backend at or after now, so sleeping r.Wait
 		// from here never wakes before the reserved time.
+		slept := time.Now()
 		requeue, ok := sleepUnless(ctx, r.Wait, pauses, l.Backend.Pauses, func() bool { return l.Backend.Covered(r) })
 		if !ok {
 			l.GiveBack(ctx, n, r)
@@ -118,7 +118,7 @@ func (l *Loop) Acquire(ctx context.Context, n int) error {
 			return nil
 		}
 		l.GiveBack(ctx, n, r)
-		waited += time.Since(asked)
+		waited += time.Since(slept)
 	}
 }
 
