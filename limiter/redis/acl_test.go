@@ -17,7 +17,7 @@ import (
 
 // aclRule is the README's least-privilege user: the limiter's keys, its
 // pause channel, and exactly the commands its script and client use.
-const aclRule = "on >s3cret ~ratelimit:* &ratelimit:pause -@all +evalsha +eval +script|load +time +getrange +setrange +set +pexpireat +publish +subscribe +ping +hello"
+const aclRule = "on >s3cret ~ratelimit:* &ratelimit:pause -@all +evalsha +eval +script|load +time +getrange +setrange +set +pexpireat +publish +subscribe +ping +hello +type"
 
 func TestLeastPrivilegeACLSufficesAndConfines(t *testing.T) {
 	srv := redistest.Start(t)
@@ -70,6 +70,15 @@ func TestLeastPrivilegeACLSufficesAndConfines(t *testing.T) {
 	foreign, err := redislimiter.New(c, "other:quota", limiter.PerSecond(1))
 	require.NoError(t, err)
 	assertDenied(t, foreign.Acquire(ctx, 1))
+
+	// A key of its pattern that holds other data: refused as not a quota
+	// (TYPE names what it holds), not as a permission error.
+	require.NoError(t, admin.HSet(ctx, "ratelimit:{p1}:hash", "f", "v").Err())
+	hash, err := redislimiter.New(c, "ratelimit:{p1}:hash", limiter.PerSecond(1))
+	require.NoError(t, err)
+	_, err = hash.TryAcquire(ctx, 1)
+	assert.ErrorIs(t, err, redislimiter.ErrNotAQuota)
+	assert.ErrorContains(t, err, "holds a hash")
 }
 
 // assertDenied checks for Redis's permission errors: NOPERM for a command,
