@@ -60,11 +60,14 @@ func projectFor(t *testing.T) string {
 // is used in full.
 func TestLearnsALowerLimitFromDescope(t *testing.T) {
 	const configured, real = 100, 80
-	window := time.Second
+	// 2s windows: the default margin (100ms) then costs 5% of the window,
+	// as 600ms does of Descope's 60s, and leaves room for 90% of the real
+	// limit; a 1s window's 10% margin alone would take it to 91%.
+	window := 2 * time.Second
 	create := descope.Route{Path: "/v1/mgmt/user/create/*", Limit: limiter.Limit{Requests: configured, Window: window}, Name: "user-create"}
 	mgmt := descope.Route{Path: "/v1/mgmt/user/*", Limit: limiter.Limit{Requests: 500, Window: window}, Name: "user-mgmt"}
 	run := func(t *testing.T, name string, clients []*http.Client, fake *fakeDescope, seen *events) {
-		ctx, cancel := context.WithTimeout(t.Context(), 7*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 13*time.Second)
 		defer cancel()
 		const workers = 8
 		var sent, refusedSeen atomic.Int64
@@ -97,16 +100,19 @@ func TestLearnsALowerLimitFromDescope(t *testing.T) {
 		start := arrivals[0]
 		// Once the last 429's block is over, measure what was used of the real 80.
 		var after []grants.Grant
+		var afterTimes []time.Time
 		for _, at := range arrivals {
 			if at.After(last.Add(window + 200*time.Millisecond)) {
 				after = append(after, grants.Grant{At: at})
+				afterTimes = append(afterTimes, at)
 			}
 		}
 		f := grants.Measure(after, real, window)
+		steady := steadyUse(afterTimes, real, window)
 		lowered := seen.of(limiter.EventLimitLowered)
-		t.Logf("figures: %s: %d replicas x %d goroutines, 7s, Descope's real limit %d/%v, routes say %d: %d 429s (the last %v after the first request, %d returned to callers), lowered to %v in %d replica events (each 429 of the burst lowers it a step); after the last block: %d requests, busiest window %d of %d, utilisation of the real limit %.1f%%",
+		t.Logf("figures: %s: %d replicas x %d goroutines, 13s, Descope's real limit %d/%v, routes say %d: %d 429s (the last %v after the first request, %d returned to callers), lowered to %v in %d replica events (each 429 of the burst lowers it a step); after the last block: %d requests, busiest window %d of %d, %.1f%% of the real limit used",
 			name, len(clients), workers, real, window, configured, len(refusals), last.Sub(start).Round(time.Millisecond), refusedSeen.Load(),
-			limitsOf(lowered), len(lowered), f.Grants, f.Most, real, 100*f.Utilisation)
+			limitsOf(lowered), len(lowered), f.Grants, f.Most, real, 100*steady)
 		// The bound: the first window's burst of `configured` requests meets
 		// configured-real refusals; a few more may be in flight as the first
 		// 429 lands. All in one block, then none.
@@ -121,7 +127,7 @@ func TestLearnsALowerLimitFromDescope(t *testing.T) {
 		assert.LessOrEqual(t, lowest, real, "lowered to what Descope accepts")
 		assert.GreaterOrEqual(t, lowest, real*9/10, "and not much below it")
 		assert.LessOrEqual(t, f.Most, real)
-		assert.GreaterOrEqual(t, f.Utilisation, 0.90, "the real limit is used in full afterwards")
+		assert.GreaterOrEqual(t, steady, 0.90, "the real limit is used in full afterwards")
 	}
 	newFake := func(t *testing.T) *fakeDescope {
 		return newFakeDescope(t,
@@ -167,7 +173,7 @@ func TestLearnsALowerLimitFromDescope(t *testing.T) {
 // meets up to 20 refusals; the lesson is learned from them, and then no
 // 429 comes again.
 func TestLearnsALimitThatDropsMidRun(t *testing.T) {
-	window := time.Second
+	window := 2 * time.Second // see TestLearnsALowerLimitFromDescope
 	create := descope.Route{Path: "/v1/mgmt/user/create", Limit: limiter.Limit{Requests: 100, Window: window}, Name: "user-create"}
 	fake := newFakeDescope(t, fakeRoute{name: "user-create", path: "/v1/mgmt/user/create", limit: create.Limit, backoff: window})
 	addr, project, seen := redistest.Addr(t), projectFor(t), &events{}
@@ -180,7 +186,7 @@ func TestLearnsALimitThatDropsMidRun(t *testing.T) {
 		t.Cleanup(func() { _ = tr.Close() })
 		clients = append(clients, &http.Client{Transport: tr})
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 16*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, c := range clients {
@@ -194,7 +200,7 @@ func TestLearnsALimitThatDropsMidRun(t *testing.T) {
 			})
 		}
 	}
-	time.Sleep(2 * time.Second) // the run is under way at the configured 100
+	time.Sleep(3 * time.Second) // the run is under way at the configured 100
 	dropped := time.Now()
 	fake.setLimit("user-create", limiter.Limit{Requests: 80, Window: window})
 	wg.Wait()
@@ -202,19 +208,46 @@ func TestLearnsALimitThatDropsMidRun(t *testing.T) {
 	require.NotEmpty(t, refusals)
 	last := refusals[len(refusals)-1]
 	var after []grants.Grant
+	var afterTimes []time.Time
 	for _, at := range arrivals {
 		if at.After(last.Add(window + 200*time.Millisecond)) {
 			after = append(after, grants.Grant{At: at})
+			afterTimes = append(afterTimes, at)
 		}
 	}
 	f := grants.Measure(after, 80, window)
+	steady := steadyUse(afterTimes, 80, window)
 	lowered := seen.of(limiter.EventLimitLowered)
-	t.Logf("figures: limit drops from 100 to 80 at 2s: %d 429s, the first %v after the drop, the last %v after the first; lowered to %v; afterwards %d requests, busiest window %d of 80, utilisation %.1f%%",
-		len(refusals), refusals[0].Sub(dropped).Round(time.Millisecond), last.Sub(refusals[0]).Round(time.Millisecond), limitsOf(lowered), f.Grants, f.Most, 100*f.Utilisation)
+	t.Logf("figures: limit drops from 100 to 80 per 2s at 3s: %d 429s, the first %v after the drop, the last %v after the first; lowered to %v; afterwards %d requests, busiest window %d of 80, %.1f%% of the real limit used",
+		len(refusals), refusals[0].Sub(dropped).Round(time.Millisecond), last.Sub(refusals[0]).Round(time.Millisecond), limitsOf(lowered), f.Grants, f.Most, 100*steady)
 	assert.LessOrEqual(t, len(refusals), 100-80+4, "at most one clump's excess and the requests in flight")
-	assert.Less(t, last.Sub(refusals[0]), 2500*time.Millisecond, "within two blocks at most, then none")
+	assert.Less(t, last.Sub(refusals[0]), 2*window+500*time.Millisecond, "within two blocks at most, then none")
 	assert.LessOrEqual(t, f.Most, 80)
-	assert.GreaterOrEqual(t, f.Utilisation, 0.9)
+	assert.GreaterOrEqual(t, steady, 0.9)
+}
+
+// steadyUse is the share of a limit that arrivals used: the mean, over
+// every window of the limit's length that ends between a window after the
+// first arrival and the last arrival, of the arrivals in that window, over
+// the limit's requests. A schedule of clumps and a spread one read alike.
+func steadyUse(arrivals []time.Time, requests int, window time.Duration) float64 {
+	if len(arrivals) < 2 || arrivals[len(arrivals)-1].Sub(arrivals[0]) <= window {
+		return 0
+	}
+	from, to := arrivals[0].Add(window), arrivals[len(arrivals)-1]
+	step := window / 200
+	sum, samples := 0, 0
+	for end := from; !end.After(to); end = end.Add(step) {
+		n := 0
+		for _, at := range arrivals {
+			if at.After(end.Add(-window)) && !at.After(end) {
+				n++
+			}
+		}
+		sum += n
+		samples++
+	}
+	return float64(sum) / float64(samples) / float64(requests)
 }
 
 func limitsOf(evs []limiter.Event) []int {
