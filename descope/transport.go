@@ -180,7 +180,7 @@ const (
 
 // ensureStarted runs the transport's start on its first request.
 func (t *Transport) ensureStarted(ctx context.Context) error {
-	if t.state.Load() == started || t.start == nil && t.state.Load() != closed {
+	if t.state.Load() == started {
 		return nil
 	}
 	t.startMu.Lock()

@@ -56,8 +56,7 @@ func parse(fs *flags, args []string) error {
 // redisFlag adds --redis: a Redis URL, $REDIS_URL by default (else the
 // local default port). Its help never shows the default's password.
 func redisFlag(fs *flags, what string) *string {
-	v := fs.String("redis", "", what+", redis://[user:password@]host:port[/db] or rediss://; default $REDIS_URL, else "+localRedis)
-	return v
+	return fs.String("redis", "", what+", redis://[user:password@]host:port[/db] or rediss://; default $REDIS_URL, else "+localRedis)
 }
 
 const localRedis = "redis://127.0.0.1:6379/0"

@@ -55,13 +55,8 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 	q.deadline, _ = ctx.Deadline()
 	lead := false
 	if c.max == 1 {
-		// Coalescing off: each request is its own call, all at once. A
-		// caller that can never leave early makes it itself.
-		if ctx.Done() == nil {
-			c.call(ctx, []*queued{q}, false)
-		} else {
-			go c.call(context.WithoutCancel(ctx), []*queued{q}, false)
-		}
+		// Coalescing off: each request is its own call, all at once.
+		runFor(ctx, func(ctx context.Context) { c.call(ctx, []*queued{q}, false) })
 	} else {
 		c.mu.Lock()
 		c.pending = append(c.pending, q)
@@ -71,11 +66,7 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 	}
 	for {
 		if lead {
-			if ctx.Done() == nil {
-				c.send(ctx) // it can never leave early: no goroutine needed
-			} else {
-				go c.send(context.WithoutCancel(ctx))
-			}
+			runFor(ctx, c.send)
 		}
 		select {
 		case o := <-q.done:
@@ -92,6 +83,19 @@ func (c *coalescer) reserve(ctx context.Context, a ask) (reservation, error) {
 			return reservation{}, ctx.Err()
 		}
 	}
+}
+
+// runFor runs a call made for a caller: in the caller's goroutine when its
+// context can never end (it never needs to leave early), else in a
+// goroutine of its own, on a context that the caller's leaving does not
+// cancel, so that the caller can wait for the answer and leave at its
+// deadline.
+func runFor(ctx context.Context, call func(context.Context)) {
+	if ctx.Done() == nil {
+		call(ctx)
+		return
+	}
+	go call(context.WithoutCancel(ctx))
 }
 
 // abandonGrace is how long a caller whose context ended waits for the
