@@ -99,16 +99,7 @@ func TestLearnsALowerLimitFromDescope(t *testing.T) {
 		last := refusals[len(refusals)-1]
 		start := arrivals[0]
 		// Once the last 429's block is over, measure what was used of the real 80.
-		var after []grants.Grant
-		var afterTimes []time.Time
-		for _, at := range arrivals {
-			if at.After(last.Add(window + 200*time.Millisecond)) {
-				after = append(after, grants.Grant{At: at})
-				afterTimes = append(afterTimes, at)
-			}
-		}
-		f := grants.Measure(after, real, window)
-		steady := steadyUse(afterTimes, real, window)
+		f, steady := afterBlock(arrivals, last, real, window)
 		lowered := seen.of(limiter.EventLimitLowered)
 		t.Logf("figures: %s: %d replicas x %d goroutines, 13s, Descope's real limit %d/%v, routes say %d: %d 429s (the last %v after the first request, %d returned to callers), lowered to %v in %d replica events (each 429 of the burst lowers it a step); after the last block: %d requests, busiest window %d of %d, %.1f%% of the real limit used",
 			name, len(clients), workers, real, window, configured, len(refusals), last.Sub(start).Round(time.Millisecond), refusedSeen.Load(),
@@ -207,16 +198,7 @@ func TestLearnsALimitThatDropsMidRun(t *testing.T) {
 	refusals, arrivals := fake.refusalsOf("user-create"), fake.arrivalsOf("user-create")
 	require.NotEmpty(t, refusals)
 	last := refusals[len(refusals)-1]
-	var after []grants.Grant
-	var afterTimes []time.Time
-	for _, at := range arrivals {
-		if at.After(last.Add(window + 200*time.Millisecond)) {
-			after = append(after, grants.Grant{At: at})
-			afterTimes = append(afterTimes, at)
-		}
-	}
-	f := grants.Measure(after, 80, window)
-	steady := steadyUse(afterTimes, 80, window)
+	f, steady := afterBlock(arrivals, last, 80, window)
 	lowered := seen.of(limiter.EventLimitLowered)
 	t.Logf("figures: limit drops from 100 to 80 per 2s at 3s: %d 429s, the first %v after the drop, the last %v after the first; lowered to %v; afterwards %d requests, busiest window %d of 80, %.1f%% of the real limit used",
 		len(refusals), refusals[0].Sub(dropped).Round(time.Millisecond), last.Sub(refusals[0]).Round(time.Millisecond), limitsOf(lowered), f.Grants, f.Most, 100*steady)
@@ -224,6 +206,21 @@ func TestLearnsALimitThatDropsMidRun(t *testing.T) {
 	assert.Less(t, last.Sub(refusals[0]), 2*window+500*time.Millisecond, "within two blocks at most, then none")
 	assert.LessOrEqual(t, f.Most, 80)
 	assert.GreaterOrEqual(t, steady, 0.9)
+}
+
+// afterBlock measures the arrivals once the block of the 429 at last is
+// over: their figures (the busiest window), and the share of the limit
+// they used (steadyUse).
+func afterBlock(arrivals []time.Time, last time.Time, requests int, window time.Duration) (grants.Figures, float64) {
+	var after []grants.Grant
+	var times []time.Time
+	for _, at := range arrivals {
+		if at.After(last.Add(window + 200*time.Millisecond)) {
+			after = append(after, grants.Grant{At: at})
+			times = append(times, at)
+		}
+	}
+	return grants.Measure(after, requests, window), steadyUse(times, requests, window)
 }
 
 // steadyUse is the share of a limit that arrivals used: the mean, over
