@@ -6,7 +6,7 @@ import "errors"
 // errors.Is.
 var (
 	// ErrInvalidLimit: Limit.Requests is below 1 (or above MaxRequests), or
-	// Limit.Window is not positive.
+	// Limit.Window is not positive (or above MaxWindow).
 	ErrInvalidLimit = errors.New("limiter: invalid limit")
 	// ErrInvalidN: a request asked for fewer than one unit.
 	ErrInvalidN = errors.New("limiter: invalid n")
@@ -21,4 +21,8 @@ var (
 	// use (a nil client, an empty key, a bad option). Every package of this
 	// module wraps it for that mistake.
 	ErrInvalidConfig = errors.New("limiter: invalid config")
+	// ErrQueueFull: a request would have to queue behind more reservations
+	// than a quota keeps (65,536 entries, or, in Redis, 2^30 ticks ahead).
+	// Nothing was recorded.
+	ErrQueueFull = errors.New("limiter: the quota's queue is full")
 )

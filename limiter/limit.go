@@ -7,10 +7,14 @@ import (
 	"time"
 )
 
-// MaxRequests is the largest Limit.Requests a limiter accepts. Backends keep
-// one grant time per unit of the limit, so the bound keeps a typo from
-// allocating gigabytes.
-const MaxRequests = 1 << 24
+// The largest limit a limiter accepts. A quota's cost does not grow with
+// its limit (backends keep one entry per tick that holds units, at most
+// about 2,000 per window), so the bounds are set by arithmetic: Requests
+// below 2^30 units, and a Window of at most a year, so no time overflows.
+const (
+	MaxRequests = 1 << 30
+	MaxWindow   = 366 * 24 * time.Hour
+)
 
 // Limit allows at most Requests units in any sliding window of length Window.
 //
@@ -49,6 +53,8 @@ func (l Limit) problem() string {
 		return fmt.Sprintf("requests=%d, want at most %d", l.Requests, MaxRequests)
 	case l.Window <= 0:
 		return fmt.Sprintf("window=%v, want more than 0", l.Window)
+	case l.Window > MaxWindow:
+		return fmt.Sprintf("window=%v, want at most %v (366 days)", l.Window, MaxWindow)
 	}
 	return ""
 }

@@ -358,7 +358,7 @@ func TestStatusSaysWhatIsWrong(t *testing.T) {
 	require.NoError(t, c.HSet(ctx, "h", "f", "v").Err())
 	code, _, errOut = runCmd(t, "status", "--redis", url, "--key", "s")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "key s is not a quota: limiter/redis: not a quota: key s holds 9+ bytes that this script did not write")
+	assert.Contains(t, errOut, "key s is not a quota: limiter/redis: not a quota: key s holds 9 bytes that this script did not write")
 	code, _, errOut = runCmd(t, "status", "--redis", url, "--key", "h")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "key h is not a quota: limiter/redis: not a quota: key h holds a hash, not a string")

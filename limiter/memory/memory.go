@@ -9,17 +9,20 @@ import (
 
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/internal/acquire"
+	"github.com/descope-mgmt/ratelimit/limiter/internal/window"
 )
 
 // Limiter is a sliding-window limiter held in memory. It is safe for
 // concurrent use. Create one with [New], or with [Store.NewComposite] for
 // quotas shared between limiters.
 type Limiter struct {
-	store  *Store
-	given  []limiter.Quota
-	quotas []*quota
-	limits [][]limiter.Limit // limits[i] apply to quotas[i]
-	loop   acquire.Loop
+	store   *Store
+	given   []limiter.Quota
+	quotas  []*quota
+	limits  [][]window.Limit // limits[i] apply to quotas[i], in nanoseconds
+	ticks   []int64          // the tick limits[i] want
+	windows []*window.Window // quotas[i]'s
+	loop    acquire.Loop
 }
 
 var (
@@ -88,17 +91,31 @@ func (b storage) Reserve(_ context.Context, n int, maxWait time.Duration, wantRe
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	at := now
+	from := now
 	for i, q := range l.quotas {
-		at = max(at, q.pausedUntil)
-		for _, lim := range l.limits[i] {
-			at = max(at, q.ring.Earliest(now, n, lim.Requests, int64(lim.Window)))
+		from = max(from, q.pausedUntil)
+		q.w.Prepare(now, q.longest, l.ticks[i], false)
+	}
+	at, slot, freed := window.FreedSlot(l.windows, from, n)
+	if !freed {
+		at = from
+		for i, q := range l.quotas {
+			at = q.w.After(at, n, l.limits[i])
 		}
 	}
 	r := acquire.Reservation{Granted: maxWait < 0 || at-now <= int64(maxWait), Wait: time.Duration(at - now), At: s.wallTime(at), Token: at}
 	if r.Granted {
-		for _, q := range l.quotas {
-			q.ring.Record(at, n, now-q.longest)
+		for i, q := range l.quotas {
+			if freed {
+				q.w.Take(slot[i], n)
+			} else if q.w.Full(now, at, false) {
+				return acquire.Reservation{}, fmt.Errorf("%w: %d reservations", limiter.ErrQueueFull, q.w.Len())
+			}
+		}
+		if !freed {
+			for _, q := range l.quotas {
+				q.w.Record(at, n)
+			}
 		}
 	}
 	if wantRemaining {
@@ -107,7 +124,7 @@ func (b storage) Reserve(_ context.Context, n int, maxWait time.Duration, wantRe
 			for _, lim := range l.limits[i] {
 				left := 0
 				if q.pausedUntil <= now {
-					left = q.ring.Remaining(now, lim.Requests, int64(lim.Window))
+					left = q.w.Remaining(now, lim)
 				}
 				r.Remaining = min(r.Remaining, left)
 			}
@@ -117,10 +134,12 @@ func (b storage) Reserve(_ context.Context, n int, maxWait time.Duration, wantRe
 }
 
 func (b storage) Cancel(_ context.Context, n int, r acquire.Reservation) error {
-	b.l.store.mu.Lock()
-	defer b.l.store.mu.Unlock()
+	s := b.l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
 	for _, q := range b.l.quotas {
-		q.ring.Cancel(r.Token, n)
+		q.w.Cancel(r.Token, n, now)
 	}
 	return nil
 }

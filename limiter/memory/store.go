@@ -8,7 +8,7 @@ import (
 	"github.com/descope-mgmt/ratelimit/internal/option"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/internal/acquire"
-	"github.com/descope-mgmt/ratelimit/limiter/internal/ring"
+	"github.com/descope-mgmt/ratelimit/limiter/internal/window"
 )
 
 // Store holds named quotas in memory. Limiters made from one Store share the
@@ -23,7 +23,7 @@ type Store struct {
 }
 
 type quota struct {
-	ring        *ring.Ring
+	w           *window.Window
 	longest     int64 // the longest window any limiter uses on it, ns
 	pausedUntil int64
 }
@@ -53,7 +53,7 @@ func (s *Store) Used(key string, window time.Duration) int {
 	if q == nil {
 		return 0
 	}
-	return q.ring.Used(s.now(), int64(window))
+	return q.w.Used(s.now(), int64(window))
 }
 
 // NewComposite returns a limiter that grants a request only at a time every
@@ -86,19 +86,20 @@ func (s *Store) NewComposite(quotas []limiter.Quota, opts ...Option) (*Limiter, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, q := range quotas {
-		capacity, longest := 0, int64(0)
-		for _, lim := range q.Limits {
-			capacity, longest = max(capacity, lim.Requests), max(longest, int64(lim.Window))
+		limits := make([]window.Limit, len(q.Limits))
+		for i, lim := range q.Limits {
+			limits[i] = window.Limit{Requests: lim.Requests, Window: int64(lim.Window)}
 		}
 		st := s.quotas[q.Key]
 		if st == nil {
-			st = &quota{ring: ring.New(capacity)}
+			st = &quota{w: new(window.Window)}
 			s.quotas[q.Key] = st
 		}
-		st.ring.Grow(capacity)
-		st.longest = max(st.longest, longest)
+		st.longest = max(st.longest, window.Widest(limits))
 		l.quotas = append(l.quotas, st)
-		l.limits = append(l.limits, q.Limits)
+		l.limits = append(l.limits, limits)
+		l.ticks = append(l.ticks, window.Tick(limits, false))
+		l.windows = append(l.windows, st.w)
 	}
 	return l, nil
 }

@@ -207,7 +207,7 @@ func (c *coalescer) call(ctx context.Context, batch []*queued, lead bool) {
 	}
 	c.mu.Unlock()
 	for _, i := range giveBack {
-		c.l.loop.GiveBack(ctx, batch[i].ask.n, acquire.Reservation{Granted: true, At: time.UnixMicro(rs[i].at), Token: rs[i].at})
+		c.l.loop.GiveBack(ctx, batch[i].ask.n, acquire.Reservation{Granted: true, At: time.UnixMicro(rs[i].at), Token: rs[i].at, ID: batch[i].ask.id})
 	}
 }
 

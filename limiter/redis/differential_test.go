@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -12,40 +13,141 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
-	"github.com/descope-mgmt/ratelimit/limiter/internal/ring"
+	"github.com/descope-mgmt/ratelimit/limiter/internal/window"
 	"github.com/descope-mgmt/ratelimit/scripts/lua"
 )
 
-// The Lua script and the Go ring give the same decision for the same
-// sequence of requests, cancellations and times: the twins implement one
-// rule. On miniredis the clock is set before each step; on a real server it
-// runs, and the Go ring is given the server's time from each reply.
+// The Lua script and the Go twin give the same answers for the same
+// sequence of requests, give-backs, pauses, lost keys and times, over one
+// or two keys with one or two limits each: the twins implement one rule. On
+// miniredis the clock is set before each step; on a real server it runs,
+// and the Go twin is given the server's time from each reply.
 func TestLuaAndGoAgree(t *testing.T) {
-	for seed := range uint64(4) {
-		t.Run(fmt.Sprint("miniredis/seed", seed), func(t *testing.T) {
-			m := miniredis.RunT(t)
-			base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-			agree(t, newClient(t, m.Addr()), "q", seed, 1000, func(now int64) { m.SetTime(base.Add(time.Duration(now) * time.Microsecond)) })
-		})
+	shapes := []struct {
+		name string
+		keys [][]window.Limit
+	}{
+		{"one limit", [][]window.Limit{{{Requests: 5, Window: 1000}}}},
+		{"two limits", [][]window.Limit{{{Requests: 5, Window: 1000}, {Requests: 12, Window: 5000}}}},
+		{"two keys", [][]window.Limit{{{Requests: 5, Window: 1000}}, {{Requests: 3, Window: 700}, {Requests: 9, Window: 4000}}}},
+		{"coarse ticks", [][]window.Limit{{{Requests: 5000, Window: 3_000_000}}}},
+	}
+	for _, shape := range shapes {
+		for seed := range uint64(3) {
+			t.Run(fmt.Sprintf("miniredis/%s/seed%d", shape.name, seed), func(t *testing.T) {
+				m := miniredis.RunT(t)
+				base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+				agree(t, newClient(t, m.Addr()), []string{"{q}a", "{q}b"}[:len(shape.keys)], shape.keys, seed, 1, func(now int64) { m.SetTime(base.Add(time.Duration(now) * time.Microsecond)) })
+			})
+		}
 	}
 	addr := redistest.Addr(t)
-	for seed := range uint64(2) {
-		t.Run(fmt.Sprint("redis-server/seed", seed), func(t *testing.T) {
-			// A window of 20ms: the real clock slides it during the run.
-			agree(t, newClient(t, addr), redistest.Key(t), seed, 20_000, nil)
+	for _, shape := range shapes {
+		t.Run("redis-server/"+shape.name, func(t *testing.T) {
+			// Windows 20 times longer: the real clock slides them during the run.
+			keys := make([][]window.Limit, len(shape.keys))
+			for i, limits := range shape.keys {
+				for _, l := range limits {
+					keys[i] = append(keys[i], window.Limit{Requests: l.Requests, Window: 20 * l.Window})
+				}
+			}
+			key := redistest.Key(t)
+			agree(t, newClient(t, addr), []string{"{" + key + "}a", "{" + key + "}b"}[:len(keys)], keys, 7, 20, nil)
 		})
 	}
 }
 
-// agree runs random steps against window.lua and the Go ring. setClock,
+// twin is the Go side: one window and pause per key, as window.lua keeps
+// them, and the caller's own memory (seen, the pause it heard).
+type twin struct {
+	limits [][]window.Limit
+	ws     []*window.Window
+	pause  []int64
+	heard  []int64 // the pause end the caller heard of, per key
+	seen   int64
+}
+
+func (g *twin) reserve(now int64, n int, maxWait int64) (granted bool, at int64, remaining int) {
+	from := now
+	for i, w := range g.ws {
+		keep := window.Widest(g.limits[i])
+		w.Prepare(now, keep, window.Tick(g.limits[i], true), true)
+		g.pause[i] = max(g.pause[i], g.heard[i])
+		if g.seen > now-keep && g.seen > w.Latest() {
+			most := 0
+			for _, l := range g.limits[i] {
+				most = max(most, l.Requests)
+			}
+			w.Record(max(g.seen, now), most)
+		}
+		from = max(from, g.pause[i])
+	}
+	at, slot, freed := window.FreedSlot(g.ws, from, n)
+	if !freed {
+		at = from
+		for i, w := range g.ws {
+			at = w.After(at, n, g.limits[i])
+		}
+	}
+	granted = maxWait < 0 || at-now <= maxWait
+	if granted {
+		for i, w := range g.ws {
+			if freed {
+				w.Take(slot[i], n)
+			} else {
+				w.Record(at, n)
+			}
+		}
+		g.seen = max(g.seen, at)
+	}
+	remaining = -1
+	for i, w := range g.ws {
+		for _, l := range g.limits[i] {
+			left := 0
+			if g.pause[i] <= now {
+				left = w.Remaining(now, l)
+			}
+			if remaining < 0 || left < remaining {
+				remaining = left
+			}
+		}
+	}
+	return granted, at, remaining
+}
+
+// agree runs random steps against window.lua and the Go twin. setClock,
 // when set, moves the server's clock to a time (µs from the start) before
 // each step; without it the server's own clock runs and each reply's time
-// drives the ring.
-func agree(t *testing.T, c *goredis.Client, key string, seed uint64, window int64, setClock func(now int64)) {
+// drives the twin. scale stretches the clock steps.
+func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Limit, seed uint64, scale int64, setClock func(now int64)) {
 	rng := rand.New(rand.NewPCG(seed, 42))
-	const requests = 5
-	g := ring.New(requests)
+	g := &twin{limits: limits, pause: make([]int64, len(keys)), heard: make([]int64, len(keys))}
+	for range keys {
+		g.ws = append(g.ws, new(window.Window))
+	}
+	limitArgs := func(withPause bool) []any {
+		var args []any
+		for i, ls := range limits {
+			args = append(args, len(ls))
+			for _, l := range ls {
+				args = append(args, l.Requests, l.Window)
+			}
+			if withPause {
+				args = append(args, g.heard[i])
+			}
+		}
+		return args
+	}
+	tightest := limits[0][0]
+	for _, ls := range limits {
+		for _, l := range ls {
+			if l.Requests < tightest.Requests {
+				tightest = l
+			}
+		}
+	}
 	type granted struct {
+		id string
 		at int64 // µs on the server's clock
 		n  int
 	}
@@ -53,44 +155,90 @@ func agree(t *testing.T, c *goredis.Client, key string, seed uint64, window int6
 	last := int64(0) // the server's time at the last step
 	ctx := t.Context()
 	clock := int64(1_893_456_000_000_000) // µs: the miniredis start, 2030-01-01
-	for step := range 2000 {
+	var nextID uint64
+	for step := range 1500 {
 		if setClock != nil {
-			clock += []int64{0, 1, 7, 100, 333, 999, 1000, 2500}[rng.IntN(8)]
+			clock += []int64{0, 1, 7, 100, 333, 999, 1000, 2500}[rng.IntN(8)] * scale
 			setClock(clock - 1_893_456_000_000_000)
 		} else if rng.IntN(10) == 0 {
-			time.Sleep(time.Duration(rng.IntN(int(window))) * time.Microsecond)
+			time.Sleep(time.Duration(rng.IntN(int(min(tightest.Window, 20_000)))) * time.Microsecond)
 		}
-		// Callers give back reservations they still wait for; a unit a
-		// window old is gone from a real server's expired key, and counts
-		// for nothing in either twin.
-		held = slices.DeleteFunc(held, func(h granted) bool { return h.at <= last-window })
-		if len(held) > 0 && rng.IntN(5) == 0 { // give back a reservation
+		held = slices.DeleteFunc(held, func(h granted) bool { return h.at <= last-window.Widest(limits[0]) })
+		switch op := rng.IntN(40); {
+		case op < 8 && len(held) > 0: // give back a reservation, sometimes twice
 			i := rng.IntN(len(held))
 			h := held[i]
 			held = append(held[:i], held[i+1:]...)
-			got, err := c.Eval(ctx, lua.Window, []string{key}, "cancel", h.n, h.at).Int64Slice()
+			for try := range 1 + rng.IntN(2) {
+				got, err := c.Eval(ctx, lua.Window, keys, "cancel", h.id, h.n, h.at).Int64Slice()
+				require.NoError(t, err)
+				removed, now := 0, got[2]
+				if try == 0 { // the second time, window.lua knows the id no more
+					removed = g.ws[0].Cancel(h.at, h.n, now)
+					for _, w := range g.ws[1:] {
+						w.Cancel(h.at, h.n, now)
+					}
+				}
+				require.EqualValues(t, removed, got[0], "step %d: cancel %+v (try %d)", step, h, try)
+				if got[1] >= 0 {
+					g.seen = min(g.seen, got[1])
+				}
+			}
+			continue
+		case op == 8: // a pause, heard by the caller
+			d := tightest.Window * int64(1+rng.IntN(3)) / 2
+			vals, err := c.Eval(ctx, lua.Window, keys, append([]any{"pause", d}, limitArgs(false)...)...).Int64Slice()
 			require.NoError(t, err)
-			require.EqualValues(t, g.Cancel(h.at, h.n), got[0], "step %d: cancel %+v", step, h)
+			for i, w := range g.ws { // a pause writes the keys: what no window needs is dropped
+				w.Prepare(vals[0], window.Widest(limits[i]), window.Tick(limits[i], true), true)
+				g.pause[i] = max(g.pause[i], vals[1])
+				g.heard[i] = max(g.heard[i], vals[1])
+			}
+			continue
+		case op == 9: // the keys lose their data
+			require.NoError(t, c.Del(ctx, keys...).Err())
+			for i := range keys {
+				g.ws[i], g.pause[i] = new(window.Window), 0
+			}
+			held = nil
 			continue
 		}
-		n := 1 + rng.IntN(requests)
-		maxWait := []int64{-1, 0, 0, window / 2, window * 3 / 2}[rng.IntN(5)]
-		vals, err := c.Eval(ctx, lua.Window, []string{key}, "reserve", 0, 1, n, maxWait, 1, 1, requests, window).Int64Slice()
+		n := 1 + rng.IntN(tightest.Requests)
+		maxWait := []int64{-1, 0, 0, tightest.Window / 2, tightest.Window * 3 / 2}[rng.IntN(5)]
+		nextID++
+		var id [8]byte
+		binary.BigEndian.PutUint64(id[:], nextID)
+		args := append([]any{"reserve", g.seen, 1, string(id[:]), n, maxWait, 1}, limitArgs(true)...)
+		vals, err := c.Eval(ctx, lua.Window, keys, args...).Int64Slice()
 		require.NoError(t, err)
 		now := vals[2] - vals[1] // the server's time for this step: at - wait
 		last = now
 
-		at := g.Earliest(now, n, requests, window)
-		ok := maxWait < 0 || at-now <= maxWait
+		ok, at, remaining := g.reserve(now, n, maxWait)
 		if ok {
-			g.Record(at, n, now-window)
-			held = append(held, granted{at, n})
+			held = append(held, granted{string(id[:]), at, n})
 		}
-		// The last value says whether the key held other limits: never here.
-		want := []int64{0, at - now, at, int64(g.Remaining(now, requests, window)), 0}
+		// The last value says whether a key held other limits: never here.
+		want := []int64{0, at - now, at, int64(remaining), 0}
 		if ok {
 			want[0] = 1
 		}
 		require.Equal(t, want, vals, "step %d: n=%d maxWait=%d now=%d", step, n, maxWait, now)
+		if raw, err := c.Get(ctx, keys[0]).Bytes(); err == nil && ok { // written: what no window needs is gone
+			nvac, nrec := int(raw[41]), int(raw[42])<<8|int(raw[43])
+			ents := len(raw) - 92 - 8*nvac - 20*nrec
+			held := 0
+			if ents > 0 {
+				held = int(uint32(binary.BigEndian.Uint32(raw[len(raw)-4:])) - binary.BigEndian.Uint32(raw[20:24]))
+			}
+			require.Equal(t, []int{g.ws[0].Len(), g.ws[0].Held()}, []int{ents / 8, held}, "step %d: entries and units held", step)
+		}
+		if rng.IntN(6) == 0 { // the client retries the call: the same answer, nothing recorded
+			again, err := c.Eval(ctx, lua.Window, keys, args...).Int64Slice()
+			require.NoError(t, err)
+			if ok {
+				require.Equal(t, []int64{1, at - (again[2] - again[1]), at}, again[:3], "step %d: a retried grant", step)
+			}
+		}
 	}
 }

@@ -25,7 +25,10 @@ func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return fmt.Errorf("limiter: pause of %v, want more than 0", d)
 	}
-	args := append([]any{"pause", micros(d)}, l.limitArg...)
+	args := []any{"pause", micros(d)}
+	for _, arg := range l.limitArg {
+		args = append(args, arg...)
+	}
 	vals, err := script.Run(ctx, l.client, l.keys, args...).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("limiter/redis: pause key %q: %w", l.keys[0], err)
@@ -117,6 +120,14 @@ func (w *Watcher) pauses() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.changed
+}
+
+// pauseEnd returns the end of the pause heard on key (µs, server clock), 0
+// if none.
+func (w *Watcher) pauseEnd(key string) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.until[key]
 }
 
 // pausedPast reports whether a pause heard on one of keys ends after at (µs).

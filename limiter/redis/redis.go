@@ -11,7 +11,11 @@ package redis
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"reflect"
 	"slices"
 	"strconv"
@@ -38,7 +42,7 @@ type Limiter struct {
 	client   goredis.Scripter
 	quotas   []limiter.Quota
 	keys     []string
-	limitArg []any // each key's limits as window.lua reads them: count, then requests and window µs
+	limitArg [][]any // each key's limits as window.lua reads them: count, then requests and window µs
 	opts     options
 	batch    *coalescer
 	loop     acquire.Loop
@@ -102,10 +106,11 @@ func NewComposite(client goredis.Scripter, quotas []limiter.Quota, opts ...Optio
 				limiter.ErrInvalidConfig, quotas[0].Key, first, q.Key, slot)
 		}
 		l.keys = append(l.keys, q.Key)
-		l.limitArg = append(l.limitArg, len(q.Limits))
+		arg := []any{len(q.Limits)}
 		for _, lim := range q.Limits {
-			l.limitArg = append(l.limitArg, lim.Requests, micros(lim.Window))
+			arg = append(arg, lim.Requests, micros(lim.Window))
 		}
+		l.limitArg = append(l.limitArg, arg)
 	}
 	if err := option.Apply(&l.opts, opts); err != nil {
 		return nil, err
@@ -182,6 +187,7 @@ func (l *Limiter) Acquire(ctx context.Context, n int) error {
 // reservation is window.lua's answer to one reserve request.
 type reservation struct {
 	granted   bool
+	full      bool // refused: the queue is full
 	wait      time.Duration
 	remaining int
 	at        int64 // µs on the server's clock
@@ -189,14 +195,40 @@ type reservation struct {
 
 // ask is one request for window.lua's reserve.
 type ask struct {
+	id            string // 8 random bytes: a retried call is recognised by it
 	n             int
 	maxWait       time.Duration // < 0: any wait
 	wantRemaining bool
 }
 
+// newID returns 8 random bytes naming one request.
+func newID() string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], rand.Uint64())
+	return string(b[:])
+}
+
+// limits returns the limits of every key as reserve reads them, each with
+// the end of a pause this process heard of on it, so a pause outlives the
+// loss of the key that held it.
+func (l *Limiter) limits(args []any) []any {
+	for i, arg := range l.limitArg {
+		args = append(args, arg...)
+		if l.opts.watcher != nil {
+			args = append(args, l.opts.watcher.pauseEnd(l.keys[i]))
+		} else {
+			args = append(args, 0)
+		}
+	}
+	return args
+}
+
 // reserveAll runs window.lua once for several requests, served in order.
+// If the call fails in a way that may have run the script (a timeout, a
+// broken connection), what it may have reserved is given back by id, in
+// the background.
 func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, error) {
-	args := make([]any, 0, 3+3*len(asks)+len(l.limitArg))
+	args := make([]any, 0, 3+4*len(asks)+4*len(l.limitArg))
 	args = append(args, "reserve", l.seen.Load(), len(asks))
 	for _, a := range asks {
 		mw, want := int64(-1), 0
@@ -206,11 +238,14 @@ func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, er
 		if a.wantRemaining {
 			want = 1
 		}
-		args = append(args, a.n, mw, want)
+		args = append(args, a.id, a.n, mw, want)
 	}
-	args = append(args, l.limitArg...)
+	args = l.limits(args)
 	vals, err := script.Run(ctx, l.client, l.keys, args...).Int64Slice()
 	if err != nil {
+		if mayHaveRun(err) {
+			go l.forget(ctx, asks)
+		}
 		return nil, l.errorf("reserve: %w", err)
 	}
 	if len(vals) != 4*len(asks)+1 {
@@ -222,7 +257,7 @@ func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, er
 	rs := make([]reservation, len(asks))
 	for i := range rs {
 		v := vals[4*i:]
-		rs[i] = reservation{granted: v[0] == 1, wait: time.Duration(v[1]) * time.Microsecond, at: v[2], remaining: int(v[3])}
+		rs[i] = reservation{granted: v[0] == 1, full: v[0] == -1, wait: time.Duration(v[1]) * time.Microsecond, at: v[2], remaining: int(v[3])}
 		if rs[i].granted {
 			raise(&l.seen, rs[i].at)
 		}
@@ -240,18 +275,50 @@ func lower(v *atomic.Int64, to int64) {
 	}
 }
 
-// cancel gives back n units reserved at at. It runs on a context of its own,
-// since the caller's has ended; if it fails, the units stay reserved and only
-// delay later callers, they never over-admit.
-func (l *Limiter) cancel(ctx context.Context, n int, at int64) error {
+// mayHaveRun reports whether a failed script call may still have run: any
+// failure but an error reply from Redis (which window.lua gives before it
+// writes anything).
+func mayHaveRun(err error) bool {
+	var reply goredis.Error
+	if errors.As(err, &reply) {
+		return false
+	}
+	var op *net.OpError
+	return !errors.As(err, &op) || op.Op != "dial" // never connected: never ran
+}
+
+// forget gives back whatever the requests of a failed call were granted, by
+// their ids, within one cancel timeout for all of them. A request the
+// script never ran, or that was refused, is not found and costs nothing.
+// If Redis is still out of reach, the units stay reserved (they delay later
+// callers, never over-admit); the call's own failure was reported already.
+func (l *Limiter) forget(ctx context.Context, asks []ask) {
+	fctx, stop := context.WithTimeout(context.WithoutCancel(ctx), l.opts.cancelTimeout)
+	defer stop()
+	for _, a := range asks {
+		if l.cancelRun(fctx, a.id, a.n, -1) != nil {
+			return
+		}
+	}
+}
+
+// cancel gives back the n units that request id was granted at at. It runs
+// on a context of its own, since the caller's has ended; if it fails, the
+// units stay reserved and only delay later callers, they never over-admit.
+// Run twice, it gives back once.
+func (l *Limiter) cancel(ctx context.Context, id string, n int, at int64) error {
 	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), l.opts.cancelTimeout)
 	defer stop()
-	vals, err := script.Run(cctx, l.client, l.keys, "cancel", n, strconv.FormatInt(at, 10)).Int64Slice()
+	return l.cancelRun(cctx, id, n, at)
+}
+
+func (l *Limiter) cancelRun(ctx context.Context, id string, n int, at int64) error {
+	vals, err := script.Run(ctx, l.client, l.keys, "cancel", id, n, strconv.FormatInt(at, 10)).Int64Slice()
 	if err != nil {
 		return l.errorf("give back n=%d at %d: %w", n, at, err)
 	}
-	if len(vals) != 2 {
-		return l.errorf("give back: window.lua answered %d values, want 2", len(vals))
+	if len(vals) != 3 {
+		return l.errorf("give back: window.lua answered %d values, want 3", len(vals))
 	}
 	// The key's latest grant now; this limiter holds none later (its other
 	// reservations are still in the key), so a given-back reservation is
@@ -268,15 +335,19 @@ func (l *Limiter) cancel(ctx context.Context, n int, at int64) error {
 type storage struct{ l *Limiter }
 
 func (b storage) Reserve(ctx context.Context, n int, maxWait time.Duration, wantRemaining bool) (acquire.Reservation, error) {
-	r, err := b.l.batch.reserve(ctx, ask{n: n, maxWait: maxWait, wantRemaining: wantRemaining})
+	id := newID()
+	r, err := b.l.batch.reserve(ctx, ask{id: id, n: n, maxWait: maxWait, wantRemaining: wantRemaining})
 	if err != nil {
 		return acquire.Reservation{}, err
 	}
-	return acquire.Reservation{Granted: r.granted, Wait: r.wait, At: time.UnixMicro(r.at), Remaining: r.remaining, Token: r.at}, nil
+	if r.full {
+		return acquire.Reservation{}, b.l.errorf("reserve n=%d: %w", n, limiter.ErrQueueFull)
+	}
+	return acquire.Reservation{Granted: r.granted, Wait: r.wait, At: time.UnixMicro(r.at), Remaining: r.remaining, Token: r.at, ID: id}, nil
 }
 
 func (b storage) Cancel(ctx context.Context, n int, r acquire.Reservation) error {
-	return b.l.cancel(ctx, n, r.Token)
+	return b.l.cancel(ctx, r.ID, n, r.Token)
 }
 
 func (b storage) Pauses() <-chan struct{} {

@@ -45,7 +45,11 @@ type Status struct {
 // it or consuming anything. For a limiter over several quotas or limits, it
 // reports the one that would make a caller wait longest.
 func (l *Limiter) Status(ctx context.Context) (Status, error) {
-	st, _, err := readStatus(ctx, l.client, l.keys, l.limitArg)
+	var args []any
+	for _, arg := range l.limitArg {
+		args = append(args, arg...)
+	}
+	st, _, err := readStatus(ctx, l.client, l.keys, args)
 	if err != nil {
 		return Status{}, l.errorf("status: %w", err)
 	}

@@ -1,183 +1,261 @@
 -- window.lua: the sliding-window quota of package limiter, in one atomic step.
 --
 -- The rule (see limiter/doc.go): n units are granted at the earliest time at
--- that is not before now, not before the latest grant (first come, first
--- served), not inside a pause, and such that no window of length W ending at
--- at holds more than R units.
+-- that is not before now and not inside a pause, such that no window of
+-- length W holds more than R units, and no request is delayed by a later
+-- one. A request goes after the latest reservation, or takes a freed slot
+-- (a reservation given back while later ones stay) at that slot's time.
 --
--- Each quota key is a string: a 136-byte header, then a ring of grant times.
--- Every number is an unsigned 8-byte big-endian integer; times are
--- microseconds on this server's clock (TIME), so clients with skewed clocks
--- agree.
---   header: magic "rlwin" 0 0 1 (format 1) | capacity | paused until |
---           expiry set (ms) | head (next slot to write) | count (valid
---           slots) | latest grant | limits stored (0..4) |
---           4 x (requests, window µs) | limits changed at
---   (a grant changes only head, count and latest: it rewrites 24 bytes)
---   ring:   slot (head-k) mod capacity holds the k-th newest unit's grant time.
--- The quota describes itself: every writer stores its limits in the header
--- (the first four), and when it finds other limits stored (replicas that
--- disagree, as in a rolling deploy) it stores its own and the time, and
--- says so. Each caller enforces the limits it passes; status uses the
--- stored ones when it is given none. A key that holds anything else (no
--- magic, another type) is never read as a quota nor overwritten: every
--- operation fails with "not a quota".
--- The capacity starts at the largest limit, and the ring never drops a unit
--- that may still count: when waiters queue more units than it holds, it
--- doubles. So giving a reservation back is exact.
--- Grants never go back in time, so the ring stays sorted, and whether n more
--- units fit under "R per W" is one lookup: the (R-n+1)-th newest unit must be
--- at least W old at the grant time. 8 bytes per unit of the limit; nothing to
--- trim; the key expires one to one and a half windows after its newest grant
--- (extended with slack, so most grants need no PEXPIRE). A grant costs TIME,
--- two GETRANGEs (header, the deciding unit) and two SETRANGEs.
+-- Each quota key is a string, read with one GET and written with one SET
+-- (PX: it expires a window after its last grant). Times are microseconds on
+-- this server's clock (TIME). Numbers are big-endian unsigned.
+--   header (92 bytes): magic "rlwin" 0 0 2 (format 2) | tick µs (4) |
+--     reference tick (8) | cum before the first entry (4) | paused until
+--     (8) | limits changed at (8) | limits stored (1) | freed slots (1) |
+--     records (2) | 4 x (requests (4), window µs (8))
+--   freed slots (8 each): tick (4) | units (4)
+--   records (20 each): request id (8) | grant time µs (8) | units (4)
+--   entries (8 each): tick (4) | cumulative units (4), oldest first
+-- An entry is every unit recorded at one tick: a grant at time t is recorded
+-- at the tick ceil(t / tick), never earlier, so rounding can only delay
+-- (a coarse tick costs at most one tick per window, never over-admits). The
+-- tick is 1 µs unless a limit needs more than FINE entries per window or a
+-- window spans more than SPAN ticks. Ticks and cumulative counts are kept
+-- modulo 2^32: a tick is read as the one nearest the reference tick (the
+-- tick of the last write), and only differences of counts are used. So a
+-- key costs 8 bytes per entry, at most FINE+1 entries per window of its
+-- widest limit, whatever the limit, and one grant costs O(log entries).
+-- Whether n more units fit under "R per W" after the latest reservation is
+-- one bisection: the (R-n+1)-th newest unit must be at least W older.
+-- The quota describes itself: every writer stores its limits (the first
+-- four); when it finds other limits stored it stores its own and the time,
+-- and says so. Each caller enforces the limits it passes. A key that holds
+-- anything else is never read as a quota nor overwritten: "not a quota".
 --
 -- KEYS: the quota keys (on a Redis Cluster they must share a hash tag).
 -- ARGV[1] is the operation:
 --
---   reserve seen k {n max_wait want_remaining} for each request {L R1 W1 ... RL WL} for each key
+--   reserve seen k {id n max_wait want_remaining} x k {L R1 W1 ... RL WL P} x keys
 --     seen is the latest grant time (µs) the caller holds, 0 if none. A key
---     whose latest grant is earlier lost data (a restart, a failover to a
---     replica that missed writes): while seen is still inside the window,
---     the window ending at seen is filled before anything is granted, so
---     the grants the key forgot are never granted again on top.
---     Serves k requests in order, as if each were its own call: a request
---     is granted n units at one time in every key if its wait is at most
---     max_wait microseconds (-1: any wait). Each key carries L limits.
---     Returns {granted 0|1, wait µs, at µs, remaining} for each request:
---     remaining is the units that could be granted now right after it (0
---     unless want_remaining=1).
---     Try it:  redis-cli --eval window.lua q , reserve 0 1 1 -1 1 1 5 1000000
+--     whose latest reservation is earlier lost data (a restart, a failover
+--     to a replica that missed writes): every limit is then filled at
+--     max(seen, now), so nothing granted before is granted again on top.
+--     P is the end (µs) of a pause the caller heard of (0: none), so a
+--     pause outlives a lost key. id is 8 bytes naming the request ('-':
+--     none): a request whose id the first key remembers was served by an
+--     earlier run of this call (a client's retry), and gets that answer
+--     again without recording anything. k requests are served in order, as
+--     if each were its own call: granted n units at one time in every key
+--     if the wait is at most max_wait µs (-1: any wait).
+--     Returns {granted 1|0|-1, wait µs, at µs, remaining} per request, then
+--     1 if a key held other limits than the caller's, else 0. remaining is
+--     what could be granted now right after it (0 unless want_remaining=1);
+--     -1 means refused: the queue is full (MAXENT entries, or HORIZON ticks
+--     ahead).
+--     Try it:  redis-cli --eval window.lua q , reserve 0 1 - 1 -1 1 1 5 1000000 0
 --
---   cancel n at
---     Gives back n units granted at exactly at (µs) in every key.
---     Returns {units removed from the first key, its latest grant after;
---     -1 when the key does not exist (it expired, or lost its data)}.
+--   cancel id n at
+--     Gives back n units granted at at (µs) in every key. With an id, only
+--     the request of that id, once (at -1: whenever it was granted); it is
+--     then forgotten, so a cancel run twice gives back once. A reservation
+--     after which others are queued leaves a freed slot; the newest is
+--     removed. Returns {units given back in the first key, its latest
+--     reservation after (-1 when the key does not exist), now}.
 --
---   pause d {L R1 W1 ... RL WL} for each key
+--   pause d {L R1 W1 ... RL WL} x keys
 --     Holds every grant on the keys until d µs from now (never shortening a
---     pause already set), and publishes "key now until" on the channel
---     ratelimit:pause for each key, so waiting callers can re-queue.
---     Returns {now µs, until µs}.
+--     pause), and publishes "key now until" on the channel ratelimit:pause
+--     for each key, so waiting callers can re-queue. Returns {now, until}.
 --
---   status {L R1 W1 ... RL WL} for each key
---     Reads without writing. L=0 reads with the limits stored in the key.
---     Returns {now µs, then for each key: exists 0|1, limits changed at µs
---     (0: never), the number of limits reported, then for each: requests,
---     window µs, units in the window ending now, units reserved after now,
---     µs until one more unit could be granted}.
---
--- Every operation that writes stores the caller's limits. reserve returns,
--- after its answers, one more value: 1 if a key held other limits than the
--- caller's (another replica disagrees), else 0.
+--   status {L R1 W1 ... RL WL} x keys
+--     Reads without writing; L=0 uses the limits stored in the key. Returns
+--     {now µs, then per key: exists 0|1, limits changed at µs (0: never),
+--     limits reported, then per limit: requests, window µs, units in the
+--     window ending now, units reserved after now, µs until one more unit
+--     could be granted}.
 
-local SLOT, HEADER, MAXLIM = 8, 136, 4
-local MAGIC = 'rlwin\0\0\1'
+local HDR, VSZ, RSZ, ESZ = 92, 8, 20, 8
+local MAXLIM, MAXVAC, MAXREC, MAXENT = 4, 32, 4096, 65536
+local FINE = 2048            -- entries per window of a limit, at most
+local SPAN = 536870912       -- 2^29: ticks per window of the widest limit, at most
+local HORIZON = 1073741824   -- 2^30: ticks a grant may lie ahead of now, at most
+local RETAIN = 20000000      -- µs a request id is remembered after its grant time
+local MAGIC = 'rlwin\0\0\2'
+local M32, H32 = 4294967296, 2147483648
 local NOT_QUOTA = 'window.lua: not a quota: '
 
-local function decode(s, i)
-  local a, b, c, d, e, f, g, h = string.byte(s, i, i + 7)
-  return ((((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f) * 256 + g) * 256 + h
-end
+local byte, char, sub = string.byte, string.char, string.sub
+local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
 
-local function encode(v)
-  local h = v % 256; v = (v - h) / 256
-  local g = v % 256; v = (v - g) / 256
-  local f = v % 256; v = (v - f) / 256
-  local e = v % 256; v = (v - e) / 256
+local function u32(s, i)
+  local a, b, c, d = byte(s, i, i + 3)
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
+local function u64(s, i) return u32(s, i) * M32 + u32(s, i + 4) end
+local function p32(v)
+  v = v % M32
   local d = v % 256; v = (v - d) / 256
   local c = v % 256; v = (v - c) / 256
-  local b = v % 256; v = (v - b) / 256
-  return string.char(v % 256, b, c, d, e, f, g, h)
+  local b = v % 256
+  return char((v - b) / 256, b, c, d)
+end
+local function p64(v)
+  local lo = v % M32
+  return p32((v - lo) / M32) .. p32(lo)
 end
 
--- Reads a key's header. A missing key is an empty quota; a key holding
--- anything that is not a quota is an error, and is never written.
+-- The tick a quota with these limits is kept at (see the header).
+local function tick_for(limits)
+  local widest, wide_r = 0, 0
+  for _, l in ipairs(limits) do
+    if l[2] > widest or (l[2] == widest and l[1] > wide_r) then widest, wide_r = l[2], l[1] end
+  end
+  local t = max(1, ceil(widest / SPAN))
+  if wide_r > FINE then t = max(t, ceil(widest / FINE)) end
+  return t
+end
+
+-- A 4-byte tick read as the full tick nearest the reference.
+local function full(q, t4)
+  local d = (t4 - q.ref) % M32
+  if d >= H32 then d = d - M32 end
+  return q.ref + d
+end
+
 local function load(key)
-  local h = redis.pcall('GETRANGE', key, 0, HEADER - 1)
-  if type(h) == 'table' then
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' and v.err then
     return nil, NOT_QUOTA .. 'key ' .. key .. ' holds a ' .. redis.call('TYPE', key).ok .. ', not a string'
   end
-  local q = { key = key, cap = 0, head = 0, count = 0, pause = 0, latest = 0, expires = 0, stored = {}, changed = 0, exists = #h > 0 }
-  if #h == 0 then return q end
-  if #h ~= HEADER or string.sub(h, 1, 8) ~= MAGIC then
-    return nil, NOT_QUOTA .. 'key ' .. key .. ' holds ' .. #h .. '+ bytes that this script did not write'
+  local q = { key = key, exists = v ~= false, tick = 1, ref = 0, cum0 = 0, pause = 0, changed = 0,
+    stored = {}, vac = {}, recs = '', ents = '', first = 1, fixed = 0, tail = {} }
+  if not v then return q end
+  if #v < HDR or sub(v, 1, 8) ~= MAGIC then
+    return nil, NOT_QUOTA .. 'key ' .. key .. ' holds ' .. #v .. ' bytes that this script did not write'
   end
-  q.cap, q.pause, q.expires = decode(h, 9), decode(h, 17), decode(h, 25)
-  q.head, q.count, q.latest = decode(h, 33), decode(h, 41), decode(h, 49)
-  for j = 1, math.min(decode(h, 57), MAXLIM) do
-    q.stored[j] = { decode(h, 49 + 16 * j), decode(h, 57 + 16 * j) }
+  q.tick, q.ref, q.cum0 = u32(v, 9), u64(v, 13), u32(v, 21)
+  q.pause, q.changed = u64(v, 25), u64(v, 33)
+  local nlim, nvac, nrec = byte(v, 41), byte(v, 42), byte(v, 43) * 256 + byte(v, 44)
+  for j = 1, min(nlim, MAXLIM) do
+    q.stored[j] = { u32(v, 33 + 12 * j), u64(v, 37 + 12 * j) }
   end
-  q.changed = decode(h, 129)
+  local o = HDR
+  for j = 1, nvac do
+    q.vac[j] = { full(q, u32(v, o + 1)), u32(v, o + 5) }
+    o = o + VSZ
+  end
+  q.recs = sub(v, o + 1, o + nrec * RSZ)
+  q.ents = sub(v, o + nrec * RSZ + 1)
+  q.fixed = #q.ents / ESZ
   return q
 end
 
-local function header(q)
-  local lim = ''
-  for j = 1, MAXLIM do
-    local l = q.stored[j] or { 0, 0 }
-    lim = lim .. encode(l[1]) .. encode(l[2])
-  end
-  return MAGIC .. encode(q.cap) .. encode(q.pause) .. encode(q.expires) .. encode(q.head) .. encode(q.count) .. encode(q.latest)
-    .. encode(#q.stored) .. lim .. encode(q.changed)
+-- Entries first..last: the first `fixed` are in q.ents as stored, the rest
+-- (appended or changed in this call) in q.tail as {tick, cum}.
+local function last(q) return q.fixed + #q.tail end
+local function tick_of(q, i)
+  if i > q.fixed then return q.tail[i - q.fixed][1] end
+  return full(q, u32(q.ents, (i - 1) * ESZ + 1))
 end
-
--- the part of the header a grant changes: head, count, latest
-local function position(q)
-  return encode(q.head) .. encode(q.count) .. encode(q.latest)
+-- (cum0 is the count before the first entry kept)
+local function cum_of(q, i)
+  if i < q.first then return q.cum0 end
+  if i > q.fixed then return q.tail[i - q.fixed][2] end
+  return u32(q.ents, (i - 1) * ESZ + 5)
 end
+local function held(q) return (cum_of(q, last(q)) - q.cum0) % M32 end
+local function units_at(q, i) return (cum_of(q, i) - cum_of(q, i - 1)) % M32 end
 
--- the k-th newest grant time, 1 <= k <= count
-local function newest(q, k)
-  local off = HEADER + ((q.head - k) % q.cap) * SLOT
-  return decode(redis.call('GETRANGE', q.key, off, off + SLOT - 1), 1)
-end
-
--- how many held units were granted after t (the ring is sorted: bisect)
-local function newer(q, t)
-  local lo, hi = 0, q.count
+-- The first entry whose tick is after t (last+1 if none).
+local function after_tick(q, t)
+  local lo, hi = q.first, last(q) + 1
   while lo < hi do
-    local mid = math.ceil((lo + hi) / 2)
-    if newest(q, mid) > t then lo = mid else hi = mid - 1 end
+    local mid = floor((lo + hi) / 2)
+    if tick_of(q, mid) > t then hi = mid else lo = mid + 1 end
   end
   return lo
 end
 
--- len slots from ring index first, as bytes, wrapping at the end
-local function read_run(q, first, len)
-  if len == 0 then return '' end
-  local till = math.min(len, q.cap - first)
-  local s = redis.call('GETRANGE', q.key, HEADER + first * SLOT, HEADER + (first + till) * SLOT - 1)
-  if till < len then
-    s = s .. redis.call('GETRANGE', q.key, HEADER, HEADER + (len - till) * SLOT - 1)
+-- The time of the k-th newest unit (k <= held).
+local function newest(q, k)
+  local want = held(q) - k + 1 -- its position from the first held unit
+  local lo, hi = q.first, last(q)
+  while lo < hi do
+    local mid = floor((lo + hi) / 2)
+    if (cum_of(q, mid) - q.cum0) % M32 >= want then hi = mid else lo = mid + 1 end
   end
-  return s
+  return tick_of(q, lo) * q.tick
 end
 
-local function write_run(q, first, s)
-  local len = #s / SLOT
-  if len == 0 then return end
-  local till = math.min(len, q.cap - first)
-  redis.call('SETRANGE', q.key, HEADER + first * SLOT, string.sub(s, 1, till * SLOT))
-  if till < len then
-    redis.call('SETRANGE', q.key, HEADER, string.sub(s, till * SLOT + 1))
+-- The time the newest reservation is recorded at (0: none), and the
+-- earliest time a grant recorded with it may have (its tick's start).
+local function latest(q)
+  if last(q) < q.first then return 0 end
+  return tick_of(q, last(q)) * q.tick
+end
+local function latest_start(q)
+  if last(q) < q.first then return 0 end
+  return (tick_of(q, last(q)) - 1) * q.tick + 1
+end
+
+-- Units recorded after time t.
+local function units_after(q, t)
+  local i = after_tick(q, floor(t / q.tick))
+  return (cum_of(q, last(q)) - cum_of(q, i - 1)) % M32
+end
+
+-- Appends n units at time at (not before the latest), merging with the
+-- newest entry when they share its tick.
+local function record(q, at, n)
+  local t = ceil(at / q.tick)
+  local l = last(q)
+  if l >= q.first and tick_of(q, l) == t then
+    local c = (cum_of(q, l) + n) % M32
+    if l > q.fixed then q.tail[l - q.fixed][2] = c
+    else q.fixed = q.fixed - 1; table.insert(q.tail, 1, { t, c }) end
+  else
+    q.tail[#q.tail + 1] = { t, (cum_of(q, l) + n) % M32 }
   end
 end
 
--- Rewrites the ring, oldest first, at a larger capacity. The string is set
--- at its full size: one grown by SETRANGE would be over-allocated.
-local function grow(q, cap)
-  local s = q.count > 0 and read_run(q, (q.head - q.count) % q.cap, q.count) or ''
-  q.cap, q.head = cap, q.count % cap
-  redis.call('SET', q.key, header(q) .. s .. string.rep('\0', (cap - q.count) * SLOT), 'KEEPTTL')
+-- Removes up to n units from the newest entry; returns how many.
+local function drop_newest(q, n)
+  local l = last(q)
+  local u = units_at(q, l)
+  local c = min(n, u)
+  if l <= q.fixed then
+    local e = { tick_of(q, l), cum_of(q, l) }
+    q.fixed = q.fixed - 1
+    table.insert(q.tail, 1, e)
+  end
+  local e = q.tail[l - q.fixed]
+  if c == u then table.remove(q.tail, l - q.fixed) else e[2] = (e[2] - c) % M32 end
+  return c
 end
 
--- Stores the caller's limits in q (the first MAXLIM) if they are not the
--- ones stored: marks q's header dirty, and, if other limits were stored,
--- when they changed. Returns true when other limits were stored.
+local function widest(limits)
+  local w = 0
+  for _, l in ipairs(limits) do w = max(w, l[2]) end
+  return w
+end
+
+-- Re-records every time at a coarser tick (a limit changed); rounding up.
+local function retick(q, t)
+  local old, ents = q.tick, {}
+  for i = q.first, last(q) do ents[#ents + 1] = { ceil(tick_of(q, i) * old / t), cum_of(q, i) } end
+  q.ents, q.fixed, q.first, q.tail, q.tick = '', 0, 1, {}, t
+  for _, e in ipairs(ents) do
+    local l = #q.tail
+    if l > 0 and q.tail[l][1] == e[1] then q.tail[l][2] = e[2] else q.tail[l + 1] = e end
+  end
+  for _, v in ipairs(q.vac) do v[1] = ceil(v[1] * old / t) end
+end
+
+-- Stores the caller's limits if others are stored; true if they differed.
 local function store_limits(q, now)
-  local differ = #q.stored ~= math.min(#q.limits, MAXLIM)
-  for j = 1, math.min(#q.limits, MAXLIM) do
+  local n = min(#q.limits, MAXLIM)
+  local differ = #q.stored ~= n
+  for j = 1, n do
     local s, l = q.stored[j], q.limits[j]
     if not s or s[1] ~= l[1] or s[2] ~= l[2] then differ = true end
   end
@@ -185,95 +263,158 @@ local function store_limits(q, now)
   local conflict = #q.stored > 0
   if conflict then q.changed = now end
   q.stored = {}
-  for j = 1, math.min(#q.limits, MAXLIM) do q.stored[j] = q.limits[j] end
+  for j = 1, n do q.stored[j] = q.limits[j] end
   q.dirty = true
   return conflict
 end
 
--- Reads the limits of each key from ARGV starting at a; returns the quotas,
--- grown to hold their largest limit when writable is true (a new key, or a
--- raised limit; a key keeps its history when its limit changes). A key
--- given no limits (L=0, read-only calls only) uses the limits stored in it.
-local function load_all(a, min_requests, writable)
+-- Reads each key's limits (and, with pauses, the caller's known pause end)
+-- from ARGV at a; returns the quotas.
+local function load_all(a, min_requests, writable, pauses)
   local quotas = {}
   for i, key in ipairs(KEYS) do
     local count = tonumber(ARGV[a])
     if not count or (writable and count < 1) then
       return nil, 'window.lua: key ' .. key .. ' wants its limits, got ' .. tostring(ARGV[a])
     end
-    local limits, cap = {}, 0
+    local limits = {}
     for j = 1, count do
       local r, w = tonumber(ARGV[a + 2 * j - 1]), tonumber(ARGV[a + 2 * j])
-      if not r or not w or r < 1 or w < 1 then
-        return nil, 'window.lua: bad limit ' .. tostring(ARGV[a + 2 * j - 1]) .. '/' .. tostring(ARGV[a + 2 * j]) .. ' for key ' .. key .. ', want requests >= 1 and window >= 1 µs'
+      if not r or not w or r < 1 or w < 1 or r >= H32 or w >= 2 ^ 52 then
+        return nil, 'window.lua: bad limit ' .. tostring(ARGV[a + 2 * j - 1]) .. '/' .. tostring(ARGV[a + 2 * j]) .. ' for key ' .. key .. ', want 1 <= requests < 2^31 and 1 <= window µs < 2^52'
       end
       if r < min_requests then
         return nil, 'window.lua: n=' .. min_requests .. ' exceeds limit ' .. r .. ' for key ' .. key
       end
       limits[j] = { r, w }
-      cap = math.max(cap, r)
     end
     a = a + 1 + 2 * count
     local q, err = load(key)
     if not q then return nil, err end
+    if pauses then
+      q.heard = tonumber(ARGV[a]) or 0
+      a = a + 1
+    end
     if count == 0 and not writable then limits = q.stored end
     q.limits = limits
-    if writable and q.cap < cap then grow(q, cap) end
     quotas[i] = q
   end
   return quotas
 end
 
--- Units that could be granted now under limit j of q. The count of units
--- in the window is found once per call (every request in a call shares
--- now) and kept up to date as grants are added (see reserve).
-local function remaining(q, now, j)
-  if q.pause > now or (q.count > 0 and q.latest > now) then return 0 end
-  local lim = q.limits[j]
-  q.inwin = q.inwin or {}
-  if not q.inwin[j] then q.inwin[j] = newer(q, now - lim[2]) end
-  return math.max(0, lim[1] - q.inwin[j])
+-- Forgets freed slots whose time has passed: no request can take them.
+local function drop_passed(q, now)
+  local vac = {}
+  for _, v in ipairs(q.vac) do
+    if v[1] * q.tick >= now then vac[#vac + 1] = v end
+  end
+  q.vac = vac
 end
 
-local function earliest(q, now, n, limits)
-  local at = math.max(now, q.pause)
-  if q.count > 0 then at = math.max(at, q.latest) end
-  for _, lim in ipairs(limits) do
+-- Drops what no window can need any more, and sets the tick: a quota that
+-- holds nothing starts at its caller's tick; one whose widest window
+-- outgrew its tick is re-ticked.
+local function prepare(q, now)
+  local keep = max(widest(q.limits), widest(q.stored))
+  local first = after_tick(q, floor((now - keep) / q.tick))
+  q.cum0, q.first = cum_of(q, first - 1), first
+  drop_passed(q, now)
+  local want = tick_for(q.limits)
+  if last(q) < q.first and #q.vac == 0 then
+    q.cum0, q.tick = cum_of(q, last(q)), want
+    q.ents, q.fixed, q.first, q.tail = '', 0, 1, {}
+  elseif want > q.tick or ceil(keep / q.tick) > SPAN then
+    retick(q, max(want, ceil(keep / SPAN)))
+  end
+end
+
+-- The earliest time, from at on, at which n more units fit after the
+-- latest reservation under every limit of q.
+local function after_latest(q, at, n)
+  at = max(at, q.pause, latest_start(q))
+  local h = held(q)
+  for _, lim in ipairs(q.limits) do
     local k = lim[1] - n + 1
-    if q.count >= k then at = math.max(at, newest(q, k) + lim[2]) end
+    if h >= k then at = max(at, newest(q, k) + lim[2]) end
   end
   return at
 end
 
-local function longest(q)
-  local w = 0
-  for _, lim in ipairs(q.limits) do w = math.max(w, lim[2]) end
-  return w
-end
-
--- Appends n units granted at at (not earlier than the newest), growing the
--- ring rather than dropping a unit that may still count.
-local function append(q, at, n, now)
-  local drop = q.count + n - q.cap
-  if drop > 0 and newest(q, q.count - drop + 1) > now - longest(q) then
-    grow(q, math.max(2 * q.cap, q.count + n))
+-- The index of q's freed slot at tick t with at least n units, if any.
+local function freed_at(q, t, n)
+  for j, v in ipairs(q.vac) do
+    if v[1] == t and v[2] >= n then return j end
   end
-  write_run(q, q.head, string.rep(encode(at), n))
-  q.head = (q.head + n) % q.cap
-  q.count = math.min(q.count + n, q.cap)
-  q.latest = at
+  return nil
 end
 
--- Keeps the key until a window after its newest grant or pause; returns
--- true when the header changed. PEXPIREAT sets half a window of slack, so
--- most grants find the expiry far enough already.
-local function expire(q)
-  local w = longest(q)
-  local needed = math.ceil((math.max(q.pause, q.latest) + w) / 1000) + 1
-  if needed <= q.expires then return false end
-  q.expires = needed + math.ceil(w / 2000)
-  redis.call('PEXPIREAT', q.key, q.expires)
-  return true
+-- A freed slot for n units at or after from (past every pause) in every
+-- key, if the caller's limits are the ones the slot was counted under:
+-- the earliest of the first key's that every other key has at that time.
+-- Returns the time and the slot's index in each key.
+local function freed_slot(quotas, from, n)
+  local q1 = quotas[1]
+  for _, q in ipairs(quotas) do
+    if q.differ then return nil end
+  end
+  for i, v in ipairs(q1.vac) do
+    local at = max(from, (v[1] - 1) * q1.tick + 1)
+    if v[2] >= n and ceil(at / q1.tick) == v[1] then
+      local pick = { i }
+      for k = 2, #quotas do
+        local j = freed_at(quotas[k], ceil(at / quotas[k].tick), n)
+        if not j then break end
+        pick[k] = j
+      end
+      if #pick == #quotas then return at, pick end
+    end
+  end
+  return nil
+end
+
+-- Units that could be granted now under limit j of q.
+local function remaining(q, now, lim)
+  if q.pause > now or latest_start(q) > now then return 0 end
+  return max(0, lim[1] - units_after(q, now - lim[2]))
+end
+
+-- The record of request id in q (its offset in q.recs), if any.
+local function find_record(q, id)
+  local from = 1
+  while true do
+    local i = string.find(q.recs, id, from, true)
+    if not i then return nil end
+    if (i - 1) % RSZ == 0 then return i end
+    from = i + 1
+  end
+end
+
+local function write(q, now)
+  local ttl = max(latest(q), q.pause) + max(widest(q.limits), widest(q.stored))
+  local parts = {}
+  -- Records: drop the oldest beyond MAXREC, and those long past.
+  local nrec = #q.recs / RSZ
+  local skip = 0
+  while skip < nrec and (nrec - skip > MAXREC or u64(q.recs, skip * RSZ + 9) + RETAIN < now) do skip = skip + 1 end
+  q.recs = sub(q.recs, skip * RSZ + 1)
+  nrec = nrec - skip
+  if nrec > 0 then ttl = max(ttl, max(now, latest(q)) + RETAIN) end -- no record outlives the key
+  q.ref = floor(now / q.tick)
+  local lim = ''
+  for j = 1, MAXLIM do
+    local s = q.stored[j] or { 0, 0 }
+    lim = lim .. p32(s[1]) .. p64(s[2])
+  end
+  parts[1] = MAGIC .. p32(q.tick) .. p64(q.ref) .. p32(q.cum0) .. p64(q.pause) .. p64(q.changed)
+    .. char(#q.stored, #q.vac, floor(nrec / 256), nrec % 256) .. lim
+  for _, v in ipairs(q.vac) do parts[#parts + 1] = p32(v[1]) .. p32(v[2]) end
+  parts[#parts + 1] = q.recs
+  if q.first <= q.fixed then parts[#parts + 1] = sub(q.ents, (q.first - 1) * ESZ + 1, q.fixed * ESZ) end
+  for i = max(1, q.first - q.fixed), #q.tail do
+    local e = q.tail[i]
+    parts[#parts + 1] = p32(e[1]) .. p32(e[2])
+  end
+  redis.call('SET', q.key, table.concat(parts), 'PX', max(1, ceil((ttl - now) / 1000) + 1))
 end
 
 local t = redis.call('TIME')
@@ -287,102 +428,148 @@ if op == 'reserve' then
   end
   local requests, most = {}, 0
   for i = 1, k do
-    local n, max_wait = tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
-    if not n or n < 1 or not max_wait then
-      return redis.error_reply('window.lua: reserve wants n >= 1 and max_wait, got ' .. tostring(ARGV[3 * i + 1]) .. ' ' .. tostring(ARGV[3 * i + 2]))
+    local id, n, max_wait = ARGV[4 * i], tonumber(ARGV[4 * i + 1]), tonumber(ARGV[4 * i + 2])
+    if not n or n < 1 or n >= H32 or not max_wait or (id ~= '-' and #id ~= 8) then
+      return redis.error_reply('window.lua: reserve wants an 8-byte id or -, n >= 1 and max_wait, got ' .. tostring(ARGV[4 * i + 1]) .. ' ' .. tostring(ARGV[4 * i + 2]))
     end
-    requests[i] = { n, max_wait, ARGV[3 * i + 3] == '1' }
-    most = math.max(most, n)
+    requests[i] = { id ~= '-' and id or nil, n, max_wait, ARGV[4 * i + 3] == '1' }
+    most = max(most, n)
   end
-  local quotas, err = load_all(4 + 3 * k, most, true)
+  local quotas, err = load_all(4 + 4 * k, most, true, true)
   if not quotas then return redis.error_reply(err) end
-  local wrote, conflict = false, 0
+  local conflict = 0
   for _, q in ipairs(quotas) do
-    if store_limits(q, now) then conflict = 1 end
-  end
-  for _, q in ipairs(quotas) do
-    if seen > now - longest(q) and seen > (q.count > 0 and q.latest or 0) then
+    prepare(q, now) -- before the caller's limits replace the stored ones
+    if store_limits(q, now) then conflict, q.differ = 1, true end
+    if q.heard > q.pause then q.pause, q.dirty = q.heard, true end
+    if seen > now - widest(q.limits) and seen > latest(q) then
       -- The caller holds a grant the key does not know of: the key lost
-      -- data. Fill the window ending at seen, so nothing is granted again
-      -- on top of what was granted before.
-      local most_limit = 0
-      for _, lim in ipairs(q.limits) do most_limit = math.max(most_limit, lim[1]) end
-      append(q, seen, most_limit, now)
-      wrote = true
+      -- data. Fill every limit at max(seen, now), so nothing granted
+      -- before is granted again on top.
+      local r = 0
+      for _, lim in ipairs(q.limits) do r = max(r, lim[1]) end
+      record(q, max(seen, now), r)
+      q.dirty = true
     end
   end
-  -- The requests are served in order, as if each were its own call.
-  local out = {}
+  local q1, out = quotas[1], {}
   for _, req in ipairs(requests) do
-    local n, max_wait = req[1], req[2]
-    local at = now
-    for _, q in ipairs(quotas) do at = math.max(at, earliest(q, now, n, q.limits)) end
-    local wait = at - now
-    local granted = max_wait < 0 or wait <= max_wait
-    if granted then
-      for _, q in ipairs(quotas) do
-        append(q, at, n, now)
-        -- The new units are at or after now: inside every window ending now.
-        for j, c in pairs(q.inwin or {}) do q.inwin[j] = c + n end
+    local id, n, max_wait = req[1], req[2], req[3]
+    local granted, at, left = 0, now, 0
+    local rec = id and find_record(q1, id)
+    if rec and u32(q1.recs, rec + 16) == n then
+      granted, at = 1, u64(q1.recs, rec + 8)
+    else
+      local slot, from = nil, now
+      for _, q in ipairs(quotas) do from = max(from, q.pause) end
+      at, slot = freed_slot(quotas, from, n)
+      if not at then
+        at = now
+        for _, q in ipairs(quotas) do at = after_latest(q, at, n) end
       end
-      wrote = true
+      if max_wait < 0 or at - now <= max_wait then
+        granted = 1
+        for i, q in ipairs(quotas) do
+          if not slot and (last(q) - q.first + 2 > MAXENT or held(q) + n >= H32 or ceil(at / q.tick) - floor(now / q.tick) > HORIZON) then
+            granted = -1
+          end
+        end
+      end
+      if granted == 1 then
+        for i, q in ipairs(quotas) do
+          if slot then
+            local v = q.vac[slot[i]]
+            v[2] = v[2] - n
+            if v[2] == 0 then table.remove(q.vac, slot[i]) end
+          else
+            record(q, at, n)
+          end
+          q.dirty = true
+        end
+        if id then q1.recs = q1.recs .. id .. p64(at) .. p32(n) end
+      end
     end
-    local left = 0
-    if req[3] then
+    if req[4] then
       left = nil
       for _, q in ipairs(quotas) do
-        for j in ipairs(q.limits) do
-          local r = remaining(q, now, j)
+        for _, lim in ipairs(q.limits) do
+          local r = remaining(q, now, lim)
           if not left or r < left then left = r end
         end
       end
     end
-    out[#out + 1] = granted and 1 or 0
-    out[#out + 1] = wait
+    out[#out + 1] = granted
+    out[#out + 1] = at - now
     out[#out + 1] = at
     out[#out + 1] = left
   end
   for _, q in ipairs(quotas) do
-    if wrote and expire(q) or q.dirty then
-      redis.call('SETRANGE', q.key, 0, header(q))
-    elseif wrote then
-      redis.call('SETRANGE', q.key, 32, position(q))
-    end
+    if q.dirty then write(q, now) end
   end
   out[#out + 1] = conflict
   return out
 end
 
 if op == 'cancel' then
-  local n, at = tonumber(ARGV[2]), tonumber(ARGV[3])
-  if not n or n < 1 or not at then
-    return redis.error_reply('window.lua: cancel wants n >= 1 and at, got ' .. tostring(ARGV[2]) .. ' ' .. tostring(ARGV[3]))
+  local id, n, at = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+  if not n or n < 1 or not at or (id ~= '-' and #id ~= 8) then
+    return redis.error_reply('window.lua: cancel wants an 8-byte id or -, n >= 1 and at, got ' .. tostring(ARGV[3]) .. ' ' .. tostring(ARGV[4]))
   end
-  local first
-  for _, key in ipairs(KEYS) do
+  local quotas = {}
+  for i, key in ipairs(KEYS) do
     local q, err = load(key)
     if not q then return redis.error_reply(err) end
+    q.limits = q.stored
+    drop_passed(q, now)
+    quotas[i] = q
+  end
+  local q1 = quotas[1]
+  if id ~= '-' then
+    -- Only the request of this id, and only once.
+    local rec = find_record(q1, id)
+    if not rec then return { 0, q1.exists and latest(q1) or -1, now } end
+    n, at = u32(q1.recs, rec + 16), u64(q1.recs, rec + 8)
+    q1.recs = sub(q1.recs, 1, rec - 1) .. sub(q1.recs, rec + RSZ)
+    q1.dirty = true
+  end
+  local first
+  for _, q in ipairs(quotas) do
     local removed = 0
-    if q.cap > 0 then
-      -- Units with one grant time are interchangeable: removing any n of
-      -- them leaves the state the reservation's owner would have left.
-      local after = newer(q, at)
-      removed = math.min(n, newer(q, at - 1) - after)
-      if removed > 0 then
-        local moved = read_run(q, (q.head - after) % q.cap, after)
-        local dst = (q.head - after - removed) % q.cap
-        write_run(q, dst, moved)
-        q.head = (dst + after) % q.cap
-        q.count = q.count - removed
-        if after == 0 then q.latest = q.count > 0 and newest(q, 1) or 0 end
-        redis.call('SETRANGE', q.key, 0, header(q))
+    if q.exists then
+      local tk = ceil(at / q.tick)
+      local i = after_tick(q, tk) - 1
+      if i >= q.first and tick_of(q, i) == tk then
+        local free, fi = units_at(q, i), freed_at(q, tk, 1)
+        if fi then free = free - q.vac[fi][2] end
+        removed = min(n, free)
+        if removed > 0 and i == last(q) then
+          drop_newest(q, removed)
+          -- A freed slot that is now the newest is no slot: drop it too.
+          while last(q) >= q.first do
+            local vi = freed_at(q, tick_of(q, last(q)), units_at(q, last(q)))
+            if not vi then break end
+            drop_newest(q, q.vac[vi][2])
+            table.remove(q.vac, vi)
+          end
+        elseif removed > 0 and tk * q.tick >= now and (fi or #q.vac < MAXVAC) then
+          -- Later reservations stay: the units become a freed slot that
+          -- the next request that fits takes, at this time.
+          if fi then
+            q.vac[fi][2] = q.vac[fi][2] + removed
+          else
+            q.vac[#q.vac + 1] = { tk, removed }
+            table.sort(q.vac, function(a, b) return a[1] < b[1] end)
+          end
+        else
+          removed = 0 -- already past, or no room for another slot: it stays spent
+        end
+        if removed > 0 then q.dirty = true end
       end
     end
-    -- The latest grant after, or -1 when the key is gone (lost with its
-    -- data): then the caller must not take 0 for the latest grant.
-    if not first then first = { removed, not q.exists and -1 or q.count > 0 and q.latest or 0 } end
+    if q.dirty then write(q, now) end
+    if not first then first = { removed, not q.exists and -1 or latest(q), now } end
   end
-  return first or { 0, -1 }
+  return first
 end
 
 if op == 'pause' then
@@ -390,36 +577,36 @@ if op == 'pause' then
   if not d or d < 1 then
     return redis.error_reply('window.lua: pause wants a duration >= 1 µs, got ' .. tostring(ARGV[2]))
   end
-  local quotas, err = load_all(3, 1, true)
+  local quotas, err = load_all(3, 1, true, false)
   if not quotas then return redis.error_reply(err) end
   local pause_end = now + d
   for _, q in ipairs(quotas) do
+    prepare(q, now)
     store_limits(q, now)
-    q.pause = math.max(q.pause, pause_end)
-    expire(q)
-    redis.call('SETRANGE', q.key, 0, header(q))
+    q.pause = max(q.pause, pause_end)
+    write(q, now)
     redis.call('PUBLISH', 'ratelimit:pause', q.key .. ' ' .. string.format('%d %d', now, q.pause))
   end
   return { now, pause_end }
 end
 
 if op == 'status' then
-  -- Not resized: a ring of another capacity still answers correctly, and
-  -- status must never write.
-  local quotas, err = load_all(2, 1, false)
+  local quotas, err = load_all(2, 1, false, false)
   if not quotas then return redis.error_reply(err) end
   local out = { now }
   for _, q in ipairs(quotas) do
-    local future = newer(q, now)
+    local future = units_after(q, now)
     out[#out + 1] = q.exists and 1 or 0
     out[#out + 1] = q.changed
     out[#out + 1] = #q.limits
     for _, lim in ipairs(q.limits) do
-      local in_window = newer(q, now - lim[2]) - future
-      local at = earliest(q, now, 1, { lim })
+      local saved = q.limits
+      q.limits = { lim }
+      local at = freed_slot({ q }, max(now, q.pause), 1) or after_latest(q, now, 1)
+      q.limits = saved
       out[#out + 1] = lim[1]
       out[#out + 1] = lim[2]
-      out[#out + 1] = in_window
+      out[#out + 1] = units_after(q, now - lim[2]) - future
       out[#out + 1] = future
       out[#out + 1] = at - now
     end

@@ -28,6 +28,9 @@ type Reservation struct {
 	// Token is the backend's own handle on the grant, for Cancel and
 	// Covered (the grant time in its units).
 	Token int64
+	// ID is the backend's name for the request, if it has one (Redis: the
+	// id that makes a retried call or a repeated give-back count once).
+	ID string
 }
 
 // Backend stores quotas under the reservation rule of package limiter.
