@@ -44,7 +44,7 @@ func main() {
 	targets = append(targets, runThroughput(ctx, c)...)
 	targets = append(targets, runContention(ctx, addr)...)
 	runLatency(ctx, c)
-	targets = append(targets, runMemory(ctx, c)...)
+	targets = append(targets, runServerCost(ctx, c)...)
 	targets = append(targets, runInProcess()...)
 
 	fmt.Println("## Targets")

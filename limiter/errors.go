@@ -22,7 +22,7 @@ var (
 	// module wraps it for that mistake.
 	ErrInvalidConfig = errors.New("limiter: invalid config")
 	// ErrQueueFull: a request would have to queue behind more reservations
-	// than a quota keeps (65,536 entries, or, in Redis, 2^30 ticks ahead).
+	// than a quota keeps (8,192 entries, or, in Redis, 2^30 ticks ahead).
 	// Nothing was recorded.
 	ErrQueueFull = errors.New("limiter: the quota's queue is full")
 )

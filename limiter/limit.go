@@ -9,7 +9,7 @@ import (
 
 // The largest limit a limiter accepts. A quota's cost does not grow with
 // its limit (backends keep one entry per tick that holds units, at most
-// about 2,000 per window), so the bounds are set by arithmetic: Requests
+// 256 per window of a limit above 256), so the bounds are set by arithmetic: Requests
 // below 2^30 units, and a Window of at most a year, so no time overflows.
 const (
 	MaxRequests = 1 << 30

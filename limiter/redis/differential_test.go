@@ -238,6 +238,17 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 			require.NoError(t, err)
 			if ok {
 				require.Equal(t, []int64{1, at - (again[2] - again[1]), at}, again[:3], "step %d: a retried grant", step)
+			} else { // refused the first time: asked afresh
+				now := again[2] - again[1]
+				ok, at, remaining := g.reserve(now, n, maxWait)
+				if ok {
+					held = append(held, granted{string(id[:]), at, n})
+				}
+				want := []int64{0, at - now, at, int64(remaining), 0}
+				if ok {
+					want[0] = 1
+				}
+				require.Equal(t, want, again, "step %d: a refused request retried", step)
 			}
 		}
 	}

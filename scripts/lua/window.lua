@@ -44,7 +44,9 @@
 --     pause outlives a lost key. id is 8 bytes naming the request ('-':
 --     none): a request whose id the first key remembers was served by an
 --     earlier run of this call (a client's retry), and gets that answer
---     again without recording anything. k requests are served in order, as
+--     again without recording anything. The first key remembers the ids of
+--     the last MAXREC grants (and of each call's first request), each for
+--     RETAIN past its grant time: 20 bytes each. k requests are served in order, as
 --     if each were its own call: granted n units at one time in every key
 --     if the wait is at most max_wait µs (-1: any wait).
 --     Returns {granted 1|0|-1, wait µs, at µs, remaining} per request, then
@@ -55,9 +57,10 @@
 --     Try it:  redis-cli --eval window.lua q , reserve 0 1 - 1 -1 1 1 5 1000000 0
 --
 --   cancel id n at
---     Gives back n units granted at at (µs) in every key. With an id, only
---     the request of that id, once (at -1: whenever it was granted); it is
---     then forgotten, so a cancel run twice gives back once. A reservation
+--     Gives back n units granted at at (µs) in every key. With an id, the
+--     request of that id, once: the first key remembers it was given back,
+--     so a cancel run twice gives back once (at -1: whenever it was
+--     granted, if the key still remembers the id). A reservation
 --     after which others are queued leaves a freed slot; the newest is
 --     removed. Returns {units given back in the first key, its latest
 --     reservation after (-1 when the key does not exist), now}.
@@ -75,8 +78,8 @@
 --     could be granted}.
 
 local HDR, VSZ, RSZ, ESZ = 92, 8, 20, 8
-local MAXLIM, MAXVAC, MAXREC, MAXENT = 4, 32, 4096, 65536
-local FINE = 2048            -- entries per window of a limit, at most
+local MAXLIM, MAXVAC, MAXREC, MAXENT = 4, 32, 64, 8192
+local FINE = 256             -- entries per window of a limit, at most
 local SPAN = 536870912       -- 2^29: ticks per window of the widest limit, at most
 local HORIZON = 1073741824   -- 2^30: ticks a grant may lie ahead of now, at most
 local RETAIN = 20000000      -- µs a request id is remembered after its grant time
@@ -111,7 +114,15 @@ local function tick_for(limits)
     if l[2] > widest or (l[2] == widest and l[1] > wide_r) then widest, wide_r = l[2], l[1] end
   end
   local t = max(1, ceil(widest / SPAN))
-  if wide_r > FINE then t = max(t, ceil(widest / FINE)) end
+  if wide_r > FINE then
+    -- A tick that divides the window (FINE/2 to FINE ticks per window), so
+    -- saturated grants, a window apart, stay on ticks and lose nothing.
+    local fine = ceil(widest / FINE)
+    for m = FINE, FINE / 2, -1 do
+      if widest % m == 0 then fine = widest / m; break end
+    end
+    t = max(t, fine)
+  end
   return t
 end
 
@@ -378,9 +389,10 @@ local function remaining(q, now, lim)
   return max(0, lim[1] - units_after(q, now - lim[2]))
 end
 
--- The record of request id in q (its offset in q.recs), if any.
-local function find_record(q, id)
-  local from = 1
+-- The record of request id in q (its offset in q.recs), if any, searching
+-- from offset from.
+local function find_record(q, id, from)
+  from = from or 1
   while true do
     local i = string.find(q.recs, id, from, true)
     if not i then return nil end
@@ -452,11 +464,15 @@ if op == 'reserve' then
       q.dirty = true
     end
   end
+  -- A call is a retry if its first request's id is known: the first
+  -- request is always recorded (n 0 when refused), the others when granted,
+  -- in order, so one search per call suffices when it is not a retry.
   local q1, out = quotas[1], {}
-  for _, req in ipairs(requests) do
+  local retry = requests[1][1] and find_record(q1, requests[1][1])
+  for i, req in ipairs(requests) do
     local id, n, max_wait = req[1], req[2], req[3]
     local granted, at, left = 0, now, 0
-    local rec = id and find_record(q1, id)
+    local rec = retry and id and find_record(q1, id, retry)
     if rec and u32(q1.recs, rec + 16) == n then
       granted, at = 1, u64(q1.recs, rec + 8)
     else
@@ -487,6 +503,8 @@ if op == 'reserve' then
           q.dirty = true
         end
         if id then q1.recs = q1.recs .. id .. p64(at) .. p32(n) end
+      elseif i == 1 and id and not rec then
+        q1.recs, q1.dirty = q1.recs .. id .. p64(now) .. p32(0), true
       end
     end
     if req[4] then
@@ -525,12 +543,21 @@ if op == 'cancel' then
   end
   local q1 = quotas[1]
   if id ~= '-' then
-    -- Only the request of this id, and only once.
+    -- Only once per id: a record given back (or refused) holds n 0. A
+    -- request whose record was dropped is given back by n and at, and
+    -- leaves such a record, so running this twice still gives back once.
     local rec = find_record(q1, id)
-    if not rec then return { 0, q1.exists and latest(q1) or -1, now } end
-    n, at = u32(q1.recs, rec + 16), u64(q1.recs, rec + 8)
-    q1.recs = sub(q1.recs, 1, rec - 1) .. sub(q1.recs, rec + RSZ)
-    q1.dirty = true
+    if rec then
+      local rn = u32(q1.recs, rec + 16)
+      if rn == 0 then return { 0, q1.exists and latest(q1) or -1, now } end
+      n, at = rn, u64(q1.recs, rec + 8)
+      q1.recs = sub(q1.recs, 1, rec + 15) .. p32(0) .. sub(q1.recs, rec + RSZ)
+    elseif at < 0 then
+      return { 0, q1.exists and latest(q1) or -1, now }
+    elseif q1.exists then
+      q1.recs = q1.recs .. id .. p64(at) .. p32(0)
+    end
+    q1.dirty = q1.exists
   end
   local first
   for _, q in ipairs(quotas) do

@@ -13,7 +13,7 @@ import "sort"
 const (
 	// Fine is how many entries a limit may need per window before its
 	// quota's tick grows coarser.
-	Fine = 2048
+	Fine = 256
 	// Span is how many ticks the widest window of a stored quota may
 	// cover: its 4-byte ticks are read as the nearest to a reference.
 	Span = 1 << 29
@@ -21,7 +21,7 @@ const (
 	Horizon = 1 << 30
 	// MaxEntries is how many entries a quota holds at most; a request
 	// that needs another is refused (the queue is full).
-	MaxEntries = 65536
+	MaxEntries = 8192
 	// MaxFreed is how many freed slots a quota keeps; a reservation given
 	// back beyond them stays spent.
 	MaxFreed = 32
@@ -49,7 +49,17 @@ func Tick(limits []Limit, stored bool) int64 {
 		t = max(t, ceilDiv(wide.Window, Span))
 	}
 	if wide.Requests > Fine {
-		t = max(t, ceilDiv(wide.Window, Fine))
+		// A tick that divides the window (Fine/2 to Fine ticks per
+		// window), so saturated grants, a window apart, stay on ticks and
+		// lose nothing.
+		fine := ceilDiv(wide.Window, Fine)
+		for m := int64(Fine); m >= Fine/2; m-- {
+			if wide.Window%m == 0 {
+				fine = wide.Window / m
+				break
+			}
+		}
+		t = max(t, fine)
 	}
 	return t
 }
