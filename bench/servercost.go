@@ -46,7 +46,9 @@ func runServerCost(ctx context.Context, c *goredis.Client) []target {
 	peer := redis_rate.NewLimiter(c)
 	peerLimit := redis_rate.Limit{Rate: big.Requests, Burst: big.Requests, Period: big.Window}
 	var seq atomic.Int64
-	key := func(name string, g int) string { return fmt.Sprintf("bench:cost:%s:%d:%d", name, g, time.Now().UnixNano()) }
+	key := func(name string, g int) string {
+		return fmt.Sprintf("bench:cost:%s:%d:%d", name, g, time.Now().UnixNano())
+	}
 	rows := []struct {
 		name string
 		op   func(g int) func(context.Context) error

@@ -14,6 +14,7 @@ import (
 type Proxy struct {
 	Addr   string
 	delay  atomic.Int64
+	reply  atomic.Int64 // a delay on the server's replies only
 	silent atomic.Bool
 	ln     net.Listener
 	wg     sync.WaitGroup
@@ -46,6 +47,10 @@ func StartProxy(t testing.TB, target string) *Proxy {
 // SetDelay delays every chunk relayed in either direction by d.
 func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
+// SetReplyDelay delays every chunk the server sends by d: requests arrive
+// and run at once, their replies come late.
+func (p *Proxy) SetReplyDelay(d time.Duration) { p.reply.Store(int64(d)) }
+
 // SetSilent makes the proxy swallow everything: the server never answers.
 func (p *Proxy) SetSilent(on bool) { p.silent.Store(on) }
 
@@ -62,12 +67,12 @@ func (p *Proxy) serve(client net.Conn, target string) {
 		return
 	}
 	p.track(server)
-	relay := func(dst, src net.Conn) {
+	relay := func(dst, src net.Conn, extra *atomic.Int64) {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := src.Read(buf)
 			if n > 0 && !p.silent.Load() {
-				time.Sleep(time.Duration(p.delay.Load()))
+				time.Sleep(time.Duration(p.delay.Load() + extra.Load()))
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					break
 				}
@@ -79,8 +84,9 @@ func (p *Proxy) serve(client net.Conn, target string) {
 		dst.Close()
 		src.Close()
 	}
-	p.wg.Go(func() { relay(server, client) })
-	relay(client, server)
+	var none atomic.Int64
+	p.wg.Go(func() { relay(server, client, &none) })
+	relay(client, server, &p.reply)
 }
 
 func (p *Proxy) close() {

@@ -179,7 +179,9 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 						w.Cancel(h.at, h.n, now)
 					}
 				}
-				require.EqualValues(t, removed, got[0], "step %d: cancel %+v (try %d)", step, h, try)
+				if h.at > now-window.Widest(limits[0]) { // else a real server may have let the key expire
+					require.EqualValues(t, removed, got[0], "step %d: cancel %+v (try %d)", step, h, try)
+				}
 				if got[1] >= 0 {
 					g.seen = min(g.seen, got[1])
 				}

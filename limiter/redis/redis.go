@@ -287,17 +287,29 @@ func mayHaveRun(err error) bool {
 	return !errors.As(err, &op) || op.Op != "dial" // never connected: never ran
 }
 
+// forgetFor bounds how long a failed call's give-backs keep trying: as
+// long as window.lua remembers a request's id (20s past its grant).
+const forgetFor = 20 * time.Second
+
 // forget gives back whatever the requests of a failed call were granted, by
-// their ids, within one cancel timeout for all of them. A request the
-// script never ran, or that was refused, is not found and costs nothing.
-// If Redis is still out of reach, the units stay reserved (they delay later
-// callers, never over-admit); the call's own failure was reported already.
+// their ids. A give-back by id runs once however often it is sent, so each
+// is tried again (50ms, doubling to 1s, each try bounded by the cancel
+// timeout) until Redis answers or forgetFor passes. A request the script
+// never ran, or that was refused, is not found and costs nothing. If Redis
+// stays out of reach, the units stay reserved: they delay later callers,
+// never over-admit.
 func (l *Limiter) forget(ctx context.Context, asks []ask) {
-	fctx, stop := context.WithTimeout(context.WithoutCancel(ctx), l.opts.cancelTimeout)
-	defer stop()
+	until := time.Now().Add(forgetFor)
 	for _, a := range asks {
-		if l.cancelRun(fctx, a.id, a.n, -1) != nil {
-			return
+		for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+			err := l.cancel(ctx, a.id, a.n, -1)
+			if err == nil || errors.Is(err, goredis.ErrClosed) {
+				break
+			}
+			if time.Now().Add(pause).After(until) {
+				return
+			}
+			time.Sleep(pause)
 		}
 	}
 }

@@ -588,7 +588,16 @@ if op == 'cancel' then
             table.sort(q.vac, function(a, b) return a[1] < b[1] end)
           end
         else
-          removed = 0 -- already past, or no room for another slot: it stays spent
+          -- Its time has passed (or no slot is left): the units just stop
+          -- counting. Every later count drops by them.
+          if i <= q.fixed then
+            local moved = {}
+            for k = i, q.fixed do moved[#moved + 1] = { tick_of(q, k), cum_of(q, k) } end
+            for _, e in ipairs(q.tail) do moved[#moved + 1] = e end
+            q.tail, q.fixed = moved, i - 1
+          end
+          for k = i - q.fixed, #q.tail do q.tail[k][2] = (q.tail[k][2] - removed) % M32 end
+          if units_at(q, i) == 0 then table.remove(q.tail, i - q.fixed) end
         end
         if removed > 0 then q.dirty = true end
       end
@@ -622,7 +631,7 @@ if op == 'status' then
   if not quotas then return redis.error_reply(err) end
   local out = { now }
   for _, q in ipairs(quotas) do
-    local future = units_after(q, now)
+    local future = units_after(q, ceil(now / q.tick) * q.tick) -- a grant made now is recorded in now's tick
     out[#out + 1] = q.exists and 1 or 0
     out[#out + 1] = q.changed
     out[#out + 1] = #q.limits

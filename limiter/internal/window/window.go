@@ -310,15 +310,16 @@ func (w *Window) Remaining(now int64, l Limit) int {
 }
 
 // Used returns how many units were granted in the window of length window
-// ending at now: after now-window, not after now.
+// ending at now: after now-window, not after now (with the tick now falls
+// in, where a grant made now is recorded).
 func (w *Window) Used(now, window int64) int {
-	return w.UnitsAfter(now-window) - w.UnitsAfter(now)
+	return w.UnitsAfter(now-window) - w.UnitsAfter(ceilDiv(now, w.TickSize())*w.TickSize())
 }
 
 // Cancel gives back n units granted at at, and returns how many it gave
 // back. The newest reservation's units are removed; units with later
 // reservations after them become a freed slot, if their time has not come
-// (now) and a slot is left; otherwise they stay spent.
+// (now) and a slot is left; otherwise they stop counting.
 func (w *Window) Cancel(at int64, n int, now int64) int {
 	tick := w.TickSize()
 	w.freed = deleteFunc(w.freed, func(f freed) bool { return f.tick*tick < now })
@@ -355,7 +356,14 @@ func (w *Window) Cancel(at int64, n int, now int64) int {
 			sort.Slice(w.freed, func(a, b int) bool { return w.freed[a].tick < w.freed[b].tick })
 		}
 	default:
-		return 0
+		// Its time has passed (or no slot is left): the units just stop
+		// counting. Every later count drops by them.
+		for k := i; k < len(w.ents); k++ {
+			w.ents[k].cum -= int64(removed)
+		}
+		if w.unitsAt(i) == 0 {
+			w.ents = append(w.ents[:i], w.ents[i+1:]...)
+		}
 	}
 	return removed
 }

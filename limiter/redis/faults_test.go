@@ -1,0 +1,157 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/descope-mgmt/ratelimit/internal/redistest"
+	"github.com/descope-mgmt/ratelimit/limiter"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
+)
+
+// A slow Redis makes go-redis time out and run the call again; with
+// retries off it just times out. Either way the script may have run, more
+// than once: each run must record once, and what the failed calls reserved
+// must be given back, so nothing stays reserved for nobody.
+func TestRetriedAndTimedOutCallsLeaveNothingReserved(t *testing.T) {
+	for _, retries := range []int{0, -1} { // 0: go-redis's default, 3 retries
+		t.Run(fmt.Sprintf("MaxRetries=%d", retries), func(t *testing.T) {
+			srv := redistest.Start(t)
+			admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+			defer admin.Close()
+			proxy := redistest.StartProxy(t, srv.Addr)
+			// Connections made before Redis turns slow, so go-redis's retries
+			// reach the server (a new connection's handshake would time out).
+			c := goredis.NewClient(&goredis.Options{Addr: proxy.Addr, ReadTimeout: 100 * time.Millisecond, MaxRetries: retries, PoolSize: 150, MinIdleConns: 150})
+			defer c.Close()
+			var warm sync.WaitGroup
+			for range 150 {
+				warm.Go(func() { _ = c.Ping(t.Context()).Err() })
+			}
+			warm.Wait()
+			key := redistest.Key(t)
+			limit := limiter.Limit{Requests: 40, Window: 10 * time.Second}
+			l, err := redislimiter.New(c, key, limit, redislimiter.WithCoalescing(false))
+			require.NoError(t, err)
+			require.NoError(t, l.Load(t.Context()))
+			ctx := t.Context()
+			require.NoError(t, admin.ConfigResetStat(ctx).Err())
+
+			proxy.SetReplyDelay(300 * time.Millisecond) // every reply comes after the timeout
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for range 30 {
+				wg.Go(func() {
+					if err := l.Acquire(ctx, 1); err != nil {
+						failed.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			runs := scriptCalls(t, admin)
+			proxy.SetReplyDelay(0)
+			// The failed calls give back by id in the background.
+			var st redislimiter.Status
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if st, err = l.Status(ctx); err == nil && st.Used == 0 && st.Queued == 0 {
+					break
+				}
+			}
+			require.NoError(t, err)
+			require.Zero(t, st.Used+st.Queued, "units reserved for nobody: %+v", st)
+			d, err := l.TryAcquire(ctx, limit.Requests)
+			require.NoError(t, err)
+			assert.True(t, d.Allowed, "the whole window is free")
+			assert.EqualValues(t, 30, failed.Load(), "every call timed out")
+			if retries == 0 {
+				assert.Greater(t, runs, 30, "go-redis ran calls again")
+			}
+			t.Logf("figures: 30 Acquires, replies 300ms late, ReadTimeout 100ms, MaxRetries %d: %d failed, %d script runs on the server, then 0 units held and the whole window (%d) granted at once",
+				retries, failed.Load(), runs, limit.Requests)
+		})
+	}
+}
+
+// Callers that give up while they wait leave freed slots; later requests
+// take them, so a storm of cancellations still uses the quota.
+func TestCancellationStormUsesTheQuota(t *testing.T) {
+	c := redistest.Client(t)
+	limit := limiter.Limit{Requests: 20, Window: 200 * time.Millisecond}
+	var grants sync.Mutex
+	var at []time.Time
+	obs := limiter.ObserverFunc(func(e limiter.Event) {
+		if e.Kind == limiter.EventGrant {
+			grants.Lock()
+			at = append(at, e.At)
+			grants.Unlock()
+		}
+	})
+	l, err := redislimiter.New(c, redistest.Key(t), limit, redislimiter.WithObserver(obs))
+	require.NoError(t, err)
+	const run = 3 * time.Second
+	ctx, stop := context.WithTimeout(t.Context(), run)
+	defer stop()
+	var wg sync.WaitGroup
+	var cancels atomic.Int64
+	for g := range 200 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for ctx.Err() == nil {
+				cctx, cancel := context.WithCancel(ctx)
+				timer := time.AfterFunc(time.Duration(rng.IntN(int(4*limit.Window))), cancel)
+				if err := l.Acquire(cctx, 1); err != nil && ctx.Err() == nil {
+					cancels.Add(1)
+				}
+				timer.Stop()
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	grants.Lock()
+	defer grants.Unlock()
+	possible := float64(limit.Requests) * run.Seconds() / limit.Window.Seconds()
+	used := float64(len(at)) / possible
+	busiest := busiestWindow(at, limit.Window)
+	assert.LessOrEqual(t, busiest, limit.Requests, "never more than the limit in a window")
+	assert.GreaterOrEqual(t, used, 0.9, "the freed slots are taken")
+	t.Logf("figures: 200 goroutines on %v for %v, each cancelling at a random time up to 4 windows: %d cancelled, %d granted of %.0f possible (%.1f%%), busiest window %d",
+		limit, run, cancels.Load(), len(at), possible, 100*used, busiest)
+}
+
+// busiestWindow returns the most grants in any window of length w.
+func busiestWindow(at []time.Time, w time.Duration) int {
+	sorted := append([]time.Time(nil), at...)
+	for i := 1; i < len(sorted); i++ {
+		for j := i; j > 0 && sorted[j].Before(sorted[j-1]); j-- {
+			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
+		}
+	}
+	most, lo := 0, 0
+	for hi := range sorted {
+		for !sorted[lo].After(sorted[hi].Add(-w)) {
+			lo++
+		}
+		most = max(most, hi-lo+1)
+	}
+	return most
+}
+
+// A window too long to add to a time is refused before any I/O.
+func TestOverflowingWindowIsRefused(t *testing.T) {
+	c := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	_, err := redislimiter.New(c, "q", limiter.Limit{Requests: 3, Window: time.Duration(math.MaxInt64)})
+	require.ErrorIs(t, err, limiter.ErrInvalidLimit)
+	assert.Contains(t, err.Error(), "want at most 8784h0m0s")
+}
