@@ -369,7 +369,7 @@ local function freed_slot(quotas, from, n)
     if q.differ then return nil end
   end
   for i, v in ipairs(q1.vac) do
-    local at = max(from, (v[1] - 1) * q1.tick + 1)
+    local at = max(from, v[1] * q1.tick) -- the tick's end: never before the time given back
     if v[2] >= n and ceil(at / q1.tick) == v[1] then
       local pick = { i }
       for k = 2, #quotas do

@@ -263,7 +263,7 @@ func FreedSlot(ws []*Window, from int64, n int) (at int64, pick []int, ok bool) 
 		if f.units < n {
 			continue
 		}
-		at = max(from, (f.tick-1)*t1+1)
+		at = max(from, f.tick*t1) // the tick's end: never before the time given back
 		if ceilDiv(at, t1) != f.tick {
 			continue
 		}
