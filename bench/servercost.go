@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/descope-mgmt/ratelimit/limiter"
@@ -43,36 +41,7 @@ func scriptUsec(ctx context.Context, c *goredis.Client) (usec float64, calls int
 // per grant at 1, 16 and 64 goroutines, side by side with the peers, and
 // one grant's time and key size as the limit grows.
 func runServerCost(ctx context.Context, c *goredis.Client) []target {
-	peer := redis_rate.NewLimiter(c)
-	peerLimit := redis_rate.Limit{Rate: big.Requests, Burst: big.Requests, Period: big.Window}
-	var seq atomic.Int64
-	key := func(name string, g int) string {
-		return fmt.Sprintf("bench:cost:%s:%d:%d", name, g, time.Now().UnixNano())
-	}
-	rows := []struct {
-		name string
-		op   func(g int) func(context.Context) error
-	}{
-		{"no-op EVALSHA `return 1`", func(int) func(context.Context) error {
-			return func(ctx context.Context) error { return noop.Run(ctx, c, []string{"bench:noop"}).Err() }
-		}},
-		{"redis_rate v10 Allow (GCRA)", func(g int) func(context.Context) error {
-			k := key("gcra", g)
-			return func(ctx context.Context) error { _, err := peer.Allow(ctx, k, peerLimit); return err }
-		}},
-		{"sorted-set sliding log", func(g int) func(context.Context) error {
-			z := zsetLimiter{c: c, key: key("zset", g), limit: big.Requests, window: big.Window, seq: func() int64 { return seq.Add(1) }}
-			return func(ctx context.Context) error { _, _, err := z.allow(ctx); return err }
-		}},
-		{"ratelimit Acquire", func(g int) func(context.Context) error {
-			l, _ := redislimiter.New(c, key("acq", g), big)
-			return func(ctx context.Context) error { return l.Acquire(ctx, 1) }
-		}},
-		{"ratelimit TryAcquire", func(g int) func(context.Context) error {
-			l, _ := redislimiter.New(c, key("try", g), big)
-			return func(ctx context.Context) error { _, err := l.TryAcquire(ctx, 1); return err }
-		}},
-	}
+	rows := grantedPath(c, "bench:cost")
 	fmt.Println("## Redis server time per grant (INFO commandstats: script µs / grants)")
 	fmt.Println()
 	fmt.Println("Script calls per grant in brackets. Limit 1,000,000/1s on one key: every request is granted.")

@@ -37,18 +37,24 @@ func opsPerSecond(ctx context.Context, g int, d time.Duration, op func(context.C
 // big is a limit that never binds at these rates: the granted path.
 var big = limiter.Limit{Requests: 1_000_000, Window: time.Second}
 
-func runThroughput(ctx context.Context, c *goredis.Client) []target {
+// benchOp is one row of a table: an operation made fresh for g goroutines
+// (on a key of its own).
+type benchOp struct {
+	name string
+	op   func(g int) func(context.Context) error
+}
+
+// grantedPath returns the operations both tables compare on the granted
+// path, in order: the no-op script, redis_rate, the sorted-set log, then
+// Acquire and TryAcquire. prefix names their keys.
+func grantedPath(c *goredis.Client, prefix string) []benchOp {
 	peer := redis_rate.NewLimiter(c)
 	peerLimit := redis_rate.Limit{Rate: big.Requests, Burst: big.Requests, Period: big.Window}
 	var seq atomic.Int64
-	key := func(name string, g int) string { return fmt.Sprintf("bench:%s:%d:%d", name, g, time.Now().UnixNano()) }
-	rows := []struct {
-		name string
-		op   func(g int) func(context.Context) error
-	}{
-		{"PING", func(int) func(context.Context) error {
-			return func(ctx context.Context) error { return c.Ping(ctx).Err() }
-		}},
+	key := func(name string, g int) string {
+		return fmt.Sprintf("%s:%s:%d:%d", prefix, name, g, time.Now().UnixNano())
+	}
+	return []benchOp{
 		{"EVALSHA `return 1`", func(int) func(context.Context) error {
 			return func(ctx context.Context) error { return noop.Run(ctx, c, []string{"bench:noop"}).Err() }
 		}},
@@ -60,19 +66,27 @@ func runThroughput(ctx context.Context, c *goredis.Client) []target {
 			z := zsetLimiter{c: c, key: key("zset", g), limit: big.Requests, window: big.Window, seq: func() int64 { return seq.Add(1) }}
 			return func(ctx context.Context) error { _, _, err := z.allow(ctx); return err }
 		}},
-		{"ratelimit TryAcquire", func(g int) func(context.Context) error {
-			l, _ := redislimiter.New(c, key("try", g), big)
-			return func(ctx context.Context) error { _, err := l.TryAcquire(ctx, 1); return err }
-		}},
-		{"ratelimit Acquire, coalescing off", func(g int) func(context.Context) error {
-			l, _ := redislimiter.New(c, key("acq1", g), big, redislimiter.WithCoalescing(false))
-			return func(ctx context.Context) error { return l.Acquire(ctx, 1) }
-		}},
 		{"ratelimit Acquire", func(g int) func(context.Context) error {
 			l, _ := redislimiter.New(c, key("acq", g), big)
 			return func(ctx context.Context) error { return l.Acquire(ctx, 1) }
 		}},
+		{"ratelimit TryAcquire", func(g int) func(context.Context) error {
+			l, _ := redislimiter.New(c, key("try", g), big)
+			return func(ctx context.Context) error { _, err := l.TryAcquire(ctx, 1); return err }
+		}},
 	}
+}
+
+func runThroughput(ctx context.Context, c *goredis.Client) []target {
+	ping := benchOp{"PING", func(int) func(context.Context) error {
+		return func(ctx context.Context) error { return c.Ping(ctx).Err() }
+	}}
+	noCoalescing := benchOp{"ratelimit Acquire, coalescing off", func(g int) func(context.Context) error {
+		l, _ := redislimiter.New(c, fmt.Sprintf("bench:acq1:%d:%d", g, time.Now().UnixNano()), big, redislimiter.WithCoalescing(false))
+		return func(ctx context.Context) error { return l.Acquire(ctx, 1) }
+	}}
+	rows := append([]benchOp{ping}, grantedPath(c, "bench")...)
+	rows = append(rows, noCoalescing)
 	fmt.Println("## Throughput on the granted path (one key, ops/s)")
 	fmt.Println()
 	fmt.Println("| operation | 1 goroutine | 16 goroutines | 64 goroutines |")
