@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 var (
 	cell       = flag.Duration("cell", 2*time.Second, "how long each throughput cell runs")
 	contention = flag.Duration("contention", 8*time.Second, "how long each contention scenario runs")
+	only       = flag.String("only", "", "run only these sections, comma-separated: throughput, contention, latency, servercost, inprocess")
 )
 
 func main() {
@@ -41,11 +43,21 @@ func main() {
 	fmt.Printf("command: make bench (cd bench && go run . -cell %v -contention %v)\n\n", *cell, *contention)
 
 	var targets []target
-	targets = append(targets, runThroughput(ctx, c)...)
-	targets = append(targets, runContention(ctx, addr)...)
-	runLatency(ctx, c)
-	targets = append(targets, runServerCost(ctx, c)...)
-	targets = append(targets, runInProcess()...)
+	if section("throughput") {
+		targets = append(targets, runThroughput(ctx, c)...)
+	}
+	if section("contention") {
+		targets = append(targets, runContention(ctx, addr)...)
+	}
+	if section("latency") {
+		runLatency(ctx, c)
+	}
+	if section("servercost") {
+		targets = append(targets, runServerCost(ctx, c)...)
+	}
+	if section("inprocess") {
+		targets = append(targets, runInProcess()...)
+	}
 
 	fmt.Println("## Targets")
 	fmt.Println()
@@ -61,6 +73,11 @@ func main() {
 		fmt.Printf("| %s | %s | %s | %s |\n", t.name, t.ratio, mark, t.note)
 	}
 	fmt.Printf("\n%d of %d targets met.\n", len(targets)-short, len(targets))
+}
+
+// section reports whether -only lets the named section run.
+func section(name string) bool {
+	return *only == "" || slices.Contains(strings.Split(*only, ","), name)
 }
 
 // target is one line of the final table.

@@ -132,13 +132,15 @@ func runLimitCost(ctx context.Context, c *goredis.Client) []target {
 	size, _ := c.MemoryUsage(ctx, k, 0).Result()
 	raw, _ := c.Get(ctx, k).Bytes()
 	ids := 0
-	if len(raw) > 44 {
-		ids = 20 * (int(raw[42])<<8 | int(raw[43])) // the request ids it remembers for 20s
+	if len(raw) > 48 {
+		// The request ids it remembers: the ring of records (20 B each,
+		// its capacity in byte 47 of the header) and 16 call ids (8 B each).
+		ids = 20*int(raw[47]) + 16*8
 	}
 	d, _ := l.TryAcquire(ctx, 1)
 	perUnit := float64(size-int64(ids)) / float64(granted)
-	fmt.Printf("A full window of %d/1h filled one unit per call: %d units held, %d B with the last %d request ids (20 B each, kept 20s), %.1f B per unit held without them; %.1f µs per call on average; the next is refused: %v.\n\n",
-		fine, granted, size, ids/20, perUnit, usecFull/float64(calls), !d.Allowed)
+	fmt.Printf("A full window of %d/1h filled one unit per call: %d units held, %d B with %d B of request ids, %.1f B per unit held without them; %.1f µs per call on average; the next is refused: %v.\n\n",
+		fine, granted, size, ids, perUnit, usecFull/float64(calls), !d.Allowed)
 	return []target{
 		{"one script call's server time, any limit up to 10^9/1h and n up to the limit (want <= 1 ms)", fmt.Sprintf("%.0f µs worst", worstUsec), worstUsec <= 1000, ""},
 		{"key size after one grant on 10^7/1h (want <= 4 KB)", fmt.Sprintf("%d B", sizeAt1e7), sizeAt1e7 > 0 && sizeAt1e7 <= 4096, ""},

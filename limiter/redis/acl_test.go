@@ -17,7 +17,7 @@ import (
 
 // aclRule is the README's least-privilege user: the limiter's keys, its
 // pause channel, and exactly the commands its script and client use.
-const aclRule = "on >s3cret ~ratelimit:* &ratelimit:pause -@all +evalsha +eval +script|load +time +get +set +publish +subscribe +ping +hello +type"
+const aclRule = "on >s3cret ~ratelimit:* &ratelimit:pause -@all +evalsha +eval +script|load +time +getrange +setrange +set +pexpire +publish +subscribe +ping +hello +type"
 
 func TestLeastPrivilegeACLSufficesAndConfines(t *testing.T) {
 	srv := redistest.Start(t)

@@ -136,10 +136,12 @@ func TestSurvivesScriptFlush(t *testing.T) {
 	}
 }
 
-// The key lives a window after its newest grant, or 20s after the grant
-// time of the newest request id it remembers (so a client's retry of a
-// call is still recognised), whichever is later, and no longer.
+// The key lives a window after its newest grant, or 20s after the newest
+// request id it remembers (so a client's retry of a call is still
+// recognised), whichever is later, plus at most 5s: its expiry is set that
+// far ahead, so most calls need not move it.
 func TestKeyExpiresAWindowAfterTheLastGrant(t *testing.T) {
+	const slack = 5 * time.Second
 	c := redistest.Client(t)
 	ctx := t.Context()
 	for _, window := range []time.Duration{10 * time.Second, time.Minute} {
@@ -152,7 +154,7 @@ func TestKeyExpiresAWindowAfterTheLastGrant(t *testing.T) {
 		ttl, err := c.PTTL(ctx, key).Result()
 		require.NoError(t, err)
 		assert.Greater(t, ttl, life-time.Since(start), "window %v", window)
-		assert.LessOrEqual(t, ttl, life+2*time.Millisecond, "window %v", window)
+		assert.LessOrEqual(t, ttl, life+slack+2*time.Millisecond, "window %v", window)
 
 		// A reservation in the future keeps the key as long after it.
 		deadline, cancel := context.WithTimeout(ctx, time.Hour)
@@ -161,7 +163,7 @@ func TestKeyExpiresAWindowAfterTheLastGrant(t *testing.T) {
 			ttl, err = c.PTTL(ctx, key).Result()
 			return err == nil && ttl > window+life-time.Since(start)
 		}, 5*time.Second, 5*time.Millisecond)
-		assert.LessOrEqual(t, ttl, window+life+2*time.Millisecond, "window %v", window)
+		assert.LessOrEqual(t, ttl, window+life+slack+2*time.Millisecond, "window %v", window)
 		cancel()
 	}
 }

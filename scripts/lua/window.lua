@@ -6,16 +6,29 @@
 -- one. A request goes after the latest reservation, or takes a freed slot
 -- (a reservation given back while later ones stay) at that slot's time.
 --
--- Each quota key is a string, read with one GET and written with one SET
--- (PX: it expires a window after its last grant). Times are microseconds on
+-- Each quota key is a string of regions at fixed offsets, so a call reads
+-- and writes only what it needs (GETRANGE, SETRANGE; SET PX when the key is
+-- new or laid out anew, PEXPIRE when its expiry falls short): what a grant
+-- costs the server does not grow with the key. Times are microseconds on
 -- this server's clock (TIME). Numbers are big-endian unsigned.
---   header (92 bytes): magic "rlwin" 0 0 2 (format 2) | tick µs (4) |
+--   header (128 bytes): magic "rlwin" 0 0 3 (format 3) | tick µs (4) |
 --     reference tick (8) | cum before the first entry (4) | paused until
 --     (8) | limits changed at (8) | limits stored (1) | freed slots (1) |
---     records (2) | 4 x (requests (4), window µs (8))
---   freed slots (8 each): tick (4) | units (4)
---   records (20 each): request id (8) | grant time µs (8) | units (4)
---   entries (8 each): tick (4) | cumulative units (4), oldest first
+--     records (1) | next record slot (1) | call ids (1) | next call id
+--     slot (1) | freed-slot capacity (1) | record capacity (1) | entry
+--     capacity (4) | slot of the oldest entry (4) | entries (4) | expires
+--     at µs (8) | oldest entry's tick (4) | newest entry's tick (4) and cum
+--     (4) | 4 x (requests (4), window µs (8))
+--   call ids (16 x 8): the first request id of each of the last 16 calls
+--   freed slots (8 each, up to 32): tick (4) | units (4)
+--   records (a ring of up to 64, 20 each): request id (8) | grant time µs
+--     (8) | units (4)
+--   entries (a ring, 8 each): tick (4) | cumulative units (4)
+-- A call reads the header and call ids (256 bytes); entries are read 16 at
+-- a time when a bisection needs them, records only for a retry or a
+-- give-back. Rings grow (and the entries' ring shrinks) by laying the key
+-- out anew, rarely: entries get an eighth more room, and the records' ring
+-- grows only when it would overwrite a record younger than RETAIN.
 -- An entry is every unit recorded at one tick: a grant at time t is recorded
 -- at the tick ceil(t / tick), never earlier, so rounding can only delay
 -- (a coarse tick costs at most one tick per window, never over-admits). The
@@ -24,7 +37,7 @@
 -- modulo 2^32: a tick is read as the one nearest the reference tick (the
 -- tick of the last write), and only differences of counts are used. So a
 -- key costs 8 bytes per entry, at most FINE+1 entries per window of its
--- widest limit, whatever the limit, and one grant costs O(log entries).
+-- widest limit, whatever the limit, and one grant reads O(log entries).
 -- Whether n more units fit under "R per W" after the latest reservation is
 -- one bisection: the (R-n+1)-th newest unit must be at least W older.
 -- The quota describes itself: every writer stores its limits (the first
@@ -44,9 +57,10 @@
 --     pause outlives a lost key. id is 8 bytes naming the request ('-':
 --     none): a request whose id the first key remembers was served by an
 --     earlier run of this call (a client's retry), and gets that answer
---     again without recording anything. The first key remembers the ids of
---     the last MAXREC grants (and of each call's first request), each for
---     RETAIN past its grant time: 20 bytes each. k requests are served in order, as
+--     again without recording anything. The first key remembers the first
+--     request id of its last NCALL calls, and the ids of its last MAXREC
+--     grants (and of each call's first request); it lives RETAIN past the
+--     last it recorded. k requests are served in order, as
 --     if each were its own call: granted n units at one time in every key
 --     if the wait is at most max_wait µs (-1: any wait).
 --     Returns {granted 1|0|-1, wait µs, at µs, remaining} per request, then
@@ -77,34 +91,76 @@
 --     window ending now, units reserved after now, µs until one more unit
 --     could be granted}.
 
-local HDR, VSZ, RSZ, ESZ = 92, 8, 20, 8
-local MAXLIM, MAXVAC, MAXREC, MAXENT = 4, 32, 64, 8192
+local HDR, NCALL, MAXVAC, MAXREC = 128, 16, 32, 64
+local VSZ, RSZ, ESZ, CH = 8, 20, 8, 16
+local VAC = HDR + NCALL * 8     -- byte offset (from 0) of the freed slots
+local MAXENT = 8192
 local FINE = 256             -- entries per window of a limit, at most
 local SPAN = 536870912       -- 2^29: ticks per window of the widest limit, at most
 local HORIZON = 1073741824   -- 2^30: ticks a grant may lie ahead of now, at most
-local RETAIN = 20000000      -- µs a request id is remembered after its grant time
-local MAGIC = 'rlwin\0\0\2'
+local RETAIN = 20000000      -- µs a key lives, at least, after it records an id
+local SLACK = 5000000        -- µs a key's expiry is set beyond what it needs
+local MAGIC = 'rlwin\0\0\3'
 local M32, H32 = 4294967296, 2147483648
 local NOT_QUOTA = 'window.lua: not a quota: '
 
-local byte, char, sub = string.byte, string.char, string.sub
+local byte, char, sub, rep = string.byte, string.char, string.sub, string.rep
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
 
-local function u32(s, i)
-  local a, b, c, d = byte(s, i, i + 3)
-  return ((a * 256 + b) * 256 + c) * 256 + d
-end
-local function u64(s, i) return u32(s, i) * M32 + u32(s, i + 4) end
-local function p32(v)
-  v = v % M32
-  local d = v % 256; v = (v - d) / 256
-  local c = v % 256; v = (v - c) / 256
-  local b = v % 256
-  return char((v - b) / 256, b, c, d)
-end
-local function p64(v)
-  local lo = v % M32
-  return p32((v - lo) / M32) .. p32(lo)
+-- Big-endian unsigned numbers: struct (C) where Redis has it, plain Lua
+-- where it does not (miniredis); the same bytes either way. The header's
+-- fields are its format (c8: the magic); pair reads two 4-byte numbers (an
+-- entry, a freed slot), grant a record's time and units.
+local HFMT = '>c8I4I8I4I8I8BBBBBBBBI4I4I4I8I4I4I4I4I8I4I8I4I8I4I8'
+local struct = rawget(_G, 'struct')
+local unpack_header, pack_header, pair, ppair, grant, precord
+if struct then
+  local pk, up = struct.pack, struct.unpack
+  unpack_header = function(s) return { up(HFMT, s) } end
+  pack_header = function(h) return pk(HFMT, unpack(h)) end
+  pair = function(s, i) return up('>I4I4', s, i) end
+  ppair = function(a, b) return pk('>I4I4', a % M32, b % M32) end
+  grant = function(s, i) return up('>I8I4', s, i) end
+  precord = function(id, at, n) return pk('>c8I8I4', id, at, n) end
+else
+  local function u32(s, i)
+    local a, b, c, d = byte(s, i, i + 3)
+    return ((a * 256 + b) * 256 + c) * 256 + d
+  end
+  local function p32(v)
+    v = v % M32
+    local d = v % 256; v = (v - d) / 256
+    local c = v % 256; v = (v - c) / 256
+    local b = v % 256
+    return char((v - b) / 256, b, c, d)
+  end
+  local widths = {}
+  for w in string.gmatch(HFMT, '%a%d?') do widths[#widths + 1] = w == 'B' and 1 or tonumber(sub(w, 2)) end
+  unpack_header = function(s)
+    local h, o = { sub(s, 1, 8) }, 9
+    for j = 2, #widths do
+      local w = widths[j]
+      if w == 1 then h[j] = byte(s, o)
+      elseif w == 4 then h[j] = u32(s, o)
+      else h[j] = u32(s, o) * M32 + u32(s, o + 4) end
+      o = o + w
+    end
+    return h
+  end
+  pack_header = function(h)
+    local parts = { h[1] }
+    for j = 2, #widths do
+      local w, v = widths[j], h[j]
+      if w == 1 then parts[j] = char(v)
+      elseif w == 4 then parts[j] = p32(v)
+      else parts[j] = p32(floor(v / M32)) .. p32(v % M32) end
+    end
+    return table.concat(parts)
+  end
+  pair = function(s, i) return u32(s, i), u32(s, i + 4) end
+  ppair = function(a, b) return p32(a) .. p32(b) end
+  grant = function(s, i) return u32(s, i) * M32 + u32(s, i + 4), u32(s, i + 8) end
+  precord = function(id, at, n) return id .. p32(floor(at / M32)) .. p32(at % M32) .. p32(n) end
 end
 
 -- The tick a quota with these limits is kept at (see the header).
@@ -133,46 +189,71 @@ local function full(q, t4)
   return q.ref + d
 end
 
+-- Reads a key's header and call ids (and freed slots, if any); entries
+-- and records are read when needed.
 local function load(key)
-  local v = redis.pcall('GET', key)
+  local v = redis.pcall('GETRANGE', key, 0, VAC - 1)
   if type(v) == 'table' and v.err then
+    if not string.find(v.err, 'WRONGTYPE', 1, true) then return nil, v.err end
     return nil, NOT_QUOTA .. 'key ' .. key .. ' holds a ' .. redis.call('TYPE', key).ok .. ', not a string'
   end
-  local q = { key = key, exists = v ~= false, tick = 1, ref = 0, cum0 = 0, pause = 0, changed = 0,
-    stored = {}, vac = {}, recs = '', ents = '', first = 1, fixed = 0, tail = {} }
-  if not v then return q end
-  if #v < HDR or sub(v, 1, 8) ~= MAGIC then
-    return nil, NOT_QUOTA .. 'key ' .. key .. ' holds ' .. #v .. ' bytes that this script did not write'
+  local q = { key = key, exists = v ~= '', tick = 1, ref = 0, cum0 = 0, pause = 0, changed = 0,
+    stored = {}, vac = {}, nvac = 0, calls = rep('\0', NCALL * 8), ncall = 0, cnext = 0, nrec = 0, rnext = 0,
+    vcap = 0, rcap = 0, cap = 0, head = 0, count = 0, expires = 0, first = 1, fixed = 0, tail = {}, chunks = {}, recw = {} }
+  if not q.exists then return q end
+  if #v < VAC or sub(v, 1, 8) ~= MAGIC then
+    local what = #v < VAC and #v .. ' bytes' or 'a value'
+    return nil, NOT_QUOTA .. 'key ' .. key .. ' holds ' .. what .. ' that this script did not write'
   end
-  q.tick, q.ref, q.cum0 = u32(v, 9), u64(v, 13), u32(v, 21)
-  q.pause, q.changed = u64(v, 25), u64(v, 33)
-  local nlim, nvac, nrec = byte(v, 41), byte(v, 42), byte(v, 43) * 256 + byte(v, 44)
-  for j = 1, min(nlim, MAXLIM) do
-    q.stored[j] = { u32(v, 33 + 12 * j), u64(v, 37 + 12 * j) }
+  local h = unpack_header(v)
+  q.tick, q.ref, q.cum0, q.pause, q.changed = h[2], h[3], h[4], h[5], h[6]
+  q.nvac, q.nrec, q.rnext, q.ncall, q.cnext = h[8], h[9], h[10], h[11], h[12]
+  q.vcap, q.rcap, q.cap, q.head, q.count, q.expires = h[13], h[14], h[15], h[16], h[17], h[18]
+  q.ftick, q.ltick, q.lcum = full(q, h[19]), full(q, h[20]), h[21]
+  q.fixed = q.count
+  for j = 1, min(h[7], 4) do q.stored[j] = { h[20 + 2 * j], h[21 + 2 * j] } end
+  q.recs = VAC + q.vcap * VSZ
+  q.ents = q.recs + q.rcap * RSZ
+  q.calls = sub(v, HDR + 1, VAC)
+  if q.nvac > 0 then
+    local s = redis.call('GETRANGE', key, VAC, VAC + q.nvac * VSZ - 1)
+    for j = 1, q.nvac do
+      local t, n = pair(s, (j - 1) * VSZ + 1)
+      q.vac[j] = { full(q, t), n }
+    end
   end
-  local o = HDR
-  for j = 1, nvac do
-    q.vac[j] = { full(q, u32(v, o + 1)), u32(v, o + 5) }
-    o = o + VSZ
-  end
-  q.recs = sub(v, o + 1, o + nrec * RSZ)
-  q.ents = sub(v, o + nrec * RSZ + 1)
-  q.fixed = #q.ents / ESZ
   return q
 end
 
--- Entries first..last: the first `fixed` are in q.ents as stored, the rest
--- (appended or changed in this call) in q.tail as {tick, cum}.
+-- The stored entry i (1: the oldest stored), read CH entries at a time.
+local function stored(q, i)
+  local slot = (q.head + i - 1) % q.cap
+  local c = floor(slot / CH)
+  local s = q.chunks[c]
+  if not s then
+    s = redis.call('GETRANGE', q.key, q.ents + c * CH * ESZ, q.ents + (c + 1) * CH * ESZ - 1)
+    q.chunks[c] = s
+  end
+  return pair(s, (slot - c * CH) * ESZ + 1)
+end
+
+-- Entries first..last: the first `fixed` are stored as they were (the
+-- oldest and newest known from the header), the rest (appended or changed
+-- in this call) are in q.tail as {tick, cum}.
 local function last(q) return q.fixed + #q.tail end
 local function tick_of(q, i)
   if i > q.fixed then return q.tail[i - q.fixed][1] end
-  return full(q, u32(q.ents, (i - 1) * ESZ + 1))
+  if i == q.count then return q.ltick end
+  if i == 1 then return q.ftick end
+  return full(q, (stored(q, i)))
 end
 -- (cum0 is the count before the first entry kept)
 local function cum_of(q, i)
   if i < q.first then return q.cum0 end
   if i > q.fixed then return q.tail[i - q.fixed][2] end
-  return u32(q.ents, (i - 1) * ESZ + 5)
+  if i == q.count then return q.lcum end
+  local _, c = stored(q, i)
+  return c
 end
 local function held(q) return (cum_of(q, last(q)) - q.cum0) % M32 end
 local function units_at(q, i) return (cum_of(q, i) - cum_of(q, i - 1)) % M32 end
@@ -180,6 +261,7 @@ local function units_at(q, i) return (cum_of(q, i) - cum_of(q, i - 1)) % M32 end
 -- The first entry whose tick is after t (last+1 if none).
 local function after_tick(q, t)
   local lo, hi = q.first, last(q) + 1
+  if lo < hi and tick_of(q, lo) > t then return lo end
   while lo < hi do
     local mid = floor((lo + hi) / 2)
     if tick_of(q, mid) > t then hi = mid else lo = mid + 1 end
@@ -229,21 +311,6 @@ local function record(q, at, n)
   end
 end
 
--- Removes up to n units from the newest entry; returns how many.
-local function drop_newest(q, n)
-  local l = last(q)
-  local u = units_at(q, l)
-  local c = min(n, u)
-  if l <= q.fixed then
-    local e = { tick_of(q, l), cum_of(q, l) }
-    q.fixed = q.fixed - 1
-    table.insert(q.tail, 1, e)
-  end
-  local e = q.tail[l - q.fixed]
-  if c == u then table.remove(q.tail, l - q.fixed) else e[2] = (e[2] - c) % M32 end
-  return c
-end
-
 local function widest(limits)
   local w = 0
   for _, l in ipairs(limits) do w = max(w, l[2]) end
@@ -254,7 +321,8 @@ end
 local function retick(q, t)
   local old, ents = q.tick, {}
   for i = q.first, last(q) do ents[#ents + 1] = { ceil(tick_of(q, i) * old / t), cum_of(q, i) } end
-  q.ents, q.fixed, q.first, q.tail, q.tick = '', 0, 1, {}, t
+  q.head = (q.head + q.first - 1) % max(q.cap, 1)
+  q.fixed, q.first, q.tail, q.tick = 0, 1, {}, t
   for _, e in ipairs(ents) do
     local l = #q.tail
     if l > 0 and q.tail[l][1] == e[1] then q.tail[l][2] = e[2] else q.tail[l + 1] = e end
@@ -264,7 +332,7 @@ end
 
 -- Stores the caller's limits if others are stored; true if they differed.
 local function store_limits(q, now)
-  local n = min(#q.limits, MAXLIM)
+  local n = min(#q.limits, 4)
   local differ = #q.stored ~= n
   for j = 1, n do
     local s, l = q.stored[j], q.limits[j]
@@ -315,6 +383,7 @@ end
 
 -- Forgets freed slots whose time has passed: no request can take them.
 local function drop_passed(q, now)
+  if #q.vac == 0 then return end
   local vac = {}
   for _, v in ipairs(q.vac) do
     if v[1] * q.tick >= now then vac[#vac + 1] = v end
@@ -333,7 +402,8 @@ local function prepare(q, now)
   local want = tick_for(q.limits)
   if last(q) < q.first and #q.vac == 0 then
     q.cum0, q.tick = cum_of(q, last(q)), want
-    q.ents, q.fixed, q.first, q.tail = '', 0, 1, {}
+    q.head = (q.head + q.first - 1) % max(q.cap, 1)
+    q.fixed, q.first, q.tail = 0, 1, {}
   elseif want > q.tick or ceil(keep / q.tick) > SPAN then
     retick(q, max(want, ceil(keep / SPAN)))
   end
@@ -389,44 +459,124 @@ local function remaining(q, now, lim)
   return max(0, lim[1] - units_after(q, now - lim[2]))
 end
 
--- The record of request id in q (its offset in q.recs), if any, searching
--- from offset from.
-local function find_record(q, id, from)
-  from = from or 1
+-- Where id is found in s (a multiple of width bytes apart from its start),
+-- if anywhere: its offset.
+local function find_id(s, id, width)
+  local from = 1
   while true do
-    local i = string.find(q.recs, id, from, true)
+    local i = string.find(s, id, from, true)
     if not i then return nil end
-    if (i - 1) % RSZ == 0 then return i end
+    if (i - 1) % width == 0 then return i end
     from = i + 1
   end
 end
 
+-- The records ring, read once (nrec records of RSZ bytes).
+local function ring(q)
+  if not q.ring then
+    q.ring = q.nrec > 0 and redis.call('GETRANGE', q.key, q.recs, q.recs + q.nrec * RSZ - 1) or ''
+  end
+  return q.ring
+end
+
+-- Makes room for k more records: the ring grows (to MAXREC at most) when
+-- it would overwrite a record younger than RETAIN, so a quiet key keeps a
+-- small ring. A grown ring is laid out anew, oldest first, when written.
+local function ring_room(q, k, now)
+  if q.rcap >= MAXREC or q.nrec + k <= q.rcap then return end
+  if q.nrec == q.rcap and q.nrec > 0 then
+    local o = q.recs + q.rnext * RSZ + 8
+    local at = grant(redis.call('GETRANGE', q.key, o, o + 11), 1)
+    if at + RETAIN < now then return end
+  end
+  local r = ring(q)
+  if q.nrec == q.rcap then r = sub(r, q.rnext * RSZ + 1) .. sub(r, 1, q.rnext * RSZ) end
+  local cap = 4
+  while cap < min(q.nrec + k, MAXREC) do cap = cap * 2 end
+  q.ring, q.rnext, q.rcap, q.relayout = r, q.nrec % cap, cap, true
+end
+
+-- Remembers request id: granted n units at at (n 0: refused or given back).
+local function remember(q, id, at, n)
+  q.recw[#q.recw + 1] = { q.rnext, precord(id, at, n) }
+  q.rnext, q.nrec = (q.rnext + 1) % q.rcap, min(q.nrec + 1, q.rcap)
+  q.dirty = true
+end
+
+-- Writes what changed: the header (and call ids), freed slots, new
+-- records, and the entries from the first changed one; or the whole key
+-- when it is new or its entries outgrow their ring. The key expires a
+-- window after its latest reservation (RETAIN after now if it remembers
+-- ids), give or take SLACK: the expiry is moved only when it falls short.
 local function write(q, now)
-  local ttl = max(latest(q), q.pause) + max(widest(q.limits), widest(q.stored))
-  local parts = {}
-  -- Records: drop the oldest beyond MAXREC, and those long past.
-  local nrec = #q.recs / RSZ
-  local skip = 0
-  while skip < nrec and (nrec - skip > MAXREC or u64(q.recs, skip * RSZ + 9) + RETAIN < now) do skip = skip + 1 end
-  q.recs = sub(q.recs, skip * RSZ + 1)
-  nrec = nrec - skip
-  if nrec > 0 then ttl = max(ttl, max(now, latest(q)) + RETAIN) end -- no record outlives the key
+  local kept = max(0, q.fixed - q.first + 1)
+  local t0 = max(1, q.first - q.fixed)
+  local count = kept + #q.tail - t0 + 1
+  local head = q.cap > 0 and (q.head + q.first - 1) % q.cap or 0
+  local lt, lc, ft = 0, q.cum0, 0
+  if count > 0 then lt, lc, ft = tick_of(q, last(q)), cum_of(q, last(q)), tick_of(q, q.first) end
+  local need = max(latest(q), q.pause) + max(widest(q.limits), widest(q.stored))
+  if q.nrec > 0 then need = max(need, max(now, latest(q)) + RETAIN) end
+  local px
+  if not q.exists or need > q.expires then
+    px = max(1, ceil((need + SLACK - now) / 1000))
+    q.expires = now + px * 1000
+  end
   q.ref = floor(now / q.tick)
-  local lim = ''
-  for j = 1, MAXLIM do
-    local s = q.stored[j] or { 0, 0 }
-    lim = lim .. p32(s[1]) .. p64(s[2])
+  local cap, vcap = q.cap, q.vcap
+  if #q.vac > vcap then vcap = min(MAXVAC, 2 * #q.vac) end
+  local grow = not q.exists or q.relayout or vcap > q.vcap or count > cap or (cap > 4 * CH and count < cap / 4)
+  local ents = {}
+  if grow then
+    -- A new ring of entries: the kept stored ones, read in at most two
+    -- runs, then the tail; room for CH more and an eighth.
+    local s = (q.head + q.first - 1) % max(q.cap, 1)
+    local run = min(kept, q.cap - s)
+    if run > 0 then ents[1] = redis.call('GETRANGE', q.key, q.ents + s * ESZ, q.ents + (s + run) * ESZ - 1) end
+    if kept > run then ents[#ents + 1] = redis.call('GETRANGE', q.key, q.ents, q.ents + (kept - run) * ESZ - 1) end
+    cap, head = CH * ceil((count + max(4, floor(count / 8))) / CH), 0
   end
-  parts[1] = MAGIC .. p32(q.tick) .. p64(q.ref) .. p32(q.cum0) .. p64(q.pause) .. p64(q.changed)
-    .. char(#q.stored, #q.vac, floor(nrec / 256), nrec % 256) .. lim
-  for _, v in ipairs(q.vac) do parts[#parts + 1] = p32(v[1]) .. p32(v[2]) end
-  parts[#parts + 1] = q.recs
-  if q.first <= q.fixed then parts[#parts + 1] = sub(q.ents, (q.first - 1) * ESZ + 1, q.fixed * ESZ) end
-  for i = max(1, q.first - q.fixed), #q.tail do
+  for i = t0, #q.tail do
     local e = q.tail[i]
-    parts[#parts + 1] = p32(e[1]) .. p32(e[2])
+    ents[#ents + 1] = ppair(e[1], e[2])
   end
-  redis.call('SET', q.key, table.concat(parts), 'PX', max(1, ceil((ttl - now) / 1000) + 1))
+  local vac = {}
+  for j, v in ipairs(q.vac) do vac[j] = ppair(v[1], v[2]) end
+  local lim = {}
+  for j = 1, 4 do
+    local s = q.stored[j] or { 0, 0 }
+    lim[2 * j - 1], lim[2 * j] = s[1], s[2]
+  end
+  local hdr = pack_header({ MAGIC, q.tick, q.ref, q.cum0 % M32, q.pause, q.changed, #q.stored, #q.vac, q.nrec,
+    q.rnext, q.ncall, q.cnext, vcap, q.rcap, cap, head, count, q.expires, ft % M32, lt % M32, lc % M32,
+    lim[1], lim[2], lim[3], lim[4], lim[5], lim[6], lim[7], lim[8] }) .. q.calls
+  if grow then
+    px = px or max(1, ceil((q.expires - now) / 1000))
+    local r = q.relayout and q.ring or q.rcap > 0 and redis.call('GETRANGE', q.key, q.recs, q.ents - 1) or ''
+    local e = table.concat(ents)
+    redis.call('SET', q.key, table.concat({ hdr, table.concat(vac), rep('\0', (vcap - #q.vac) * VSZ),
+      r, rep('\0', q.rcap * RSZ - #r), e, rep('\0', cap * ESZ - #e) }), 'PX', px)
+    q.recs = VAC + vcap * VSZ
+  else
+    redis.call('SETRANGE', q.key, 0, hdr)
+    if #q.vac > 0 then redis.call('SETRANGE', q.key, VAC, table.concat(vac)) end
+    if #ents > 0 then
+      -- The tail, from the slot after the kept entries, wrapping once.
+      local s = (head + kept) % cap
+      local run = min(#ents, cap - s)
+      redis.call('SETRANGE', q.key, q.ents + s * ESZ, table.concat(ents, '', 1, run))
+      if #ents > run then redis.call('SETRANGE', q.key, q.ents, table.concat(ents, '', run + 1)) end
+    end
+    if px then redis.call('PEXPIRE', q.key, px) end
+  end
+  -- Records, each run of consecutive slots in one write.
+  local w, i = q.recw, 1
+  while i <= #w do
+    local j, run = i, { w[i][2] }
+    while j < #w and w[j + 1][1] == w[j][1] + 1 do j = j + 1; run[#run + 1] = w[j][2] end
+    redis.call('SETRANGE', q.key, q.recs + w[i][1] * RSZ, table.concat(run))
+    i = j + 1
+  end
 end
 
 local t = redis.call('TIME')
@@ -438,14 +588,13 @@ if op == 'reserve' then
   if not seen or not k or k < 1 then
     return redis.error_reply('window.lua: reserve wants seen and a count of requests >= 1, got ' .. tostring(ARGV[2]) .. ' ' .. tostring(ARGV[3]))
   end
-  local requests, most = {}, 0
+  local most, ids = 0, false
   for i = 1, k do
     local id, n, max_wait = ARGV[4 * i], tonumber(ARGV[4 * i + 1]), tonumber(ARGV[4 * i + 2])
     if not n or n < 1 or n >= H32 or not max_wait or (id ~= '-' and #id ~= 8) then
       return redis.error_reply('window.lua: reserve wants an 8-byte id or -, n >= 1 and max_wait, got ' .. tostring(ARGV[4 * i + 1]) .. ' ' .. tostring(ARGV[4 * i + 2]))
     end
-    requests[i] = { id ~= '-' and id or nil, n, max_wait, ARGV[4 * i + 3] == '1' }
-    most = max(most, n)
+    most, ids = max(most, n), ids or id ~= '-'
   end
   local quotas, err = load_all(4 + 4 * k, most, true, true)
   if not quotas then return redis.error_reply(err) end
@@ -464,20 +613,31 @@ if op == 'reserve' then
       q.dirty = true
     end
   end
-  -- A call is a retry if its first request's id is known: the first
-  -- request is always recorded (n 0 when refused), the others when granted,
-  -- in order, so one search per call suffices when it is not a retry.
+  -- A call is a retry if the first key remembers its first request's id
+  -- among its last NCALL calls: its requests are then looked up among the
+  -- records (the first is always recorded, n 0 when refused; the others
+  -- when granted).
   local q1, out = quotas[1], {}
-  local retry = requests[1][1] and find_record(q1, requests[1][1])
-  for i, req in ipairs(requests) do
-    local id, n, max_wait = req[1], req[2], req[3]
+  local id1 = ARGV[4] ~= '-' and ARGV[4] or nil
+  local retry = id1 and find_id(sub(q1.calls, 1, q1.ncall * 8), id1, 8)
+  if ids and not retry then ring_room(q1, k, now) end
+  if id1 and not retry then
+    q1.calls = sub(q1.calls, 1, q1.cnext * 8) .. id1 .. sub(q1.calls, q1.cnext * 8 + 9)
+    q1.cnext, q1.ncall, q1.dirty = (q1.cnext + 1) % NCALL, min(q1.ncall + 1, NCALL), true
+  end
+  local from = now
+  for _, q in ipairs(quotas) do from = max(from, q.pause) end
+  for i = 1, k do
+    local id, n, max_wait = ARGV[4 * i], tonumber(ARGV[4 * i + 1]), tonumber(ARGV[4 * i + 2])
+    if id == '-' then id = nil end
     local granted, at, left = 0, now, 0
-    local rec = retry and id and find_record(q1, id, retry)
-    if rec and u32(q1.recs, rec + 16) == n then
-      granted, at = 1, u64(q1.recs, rec + 8)
+    local rec = retry and id and find_id(ring(q1), id, RSZ)
+    local rat, rn
+    if rec then rat, rn = grant(q1.ring, rec + 8) end
+    if rn == n then
+      granted, at = 1, rat
     else
-      local slot, from = nil, now
-      for _, q in ipairs(quotas) do from = max(from, q.pause) end
+      local slot
       at, slot = freed_slot(quotas, from, n)
       if not at then
         at = now
@@ -485,29 +645,33 @@ if op == 'reserve' then
       end
       if max_wait < 0 or at - now <= max_wait then
         granted = 1
-        for i, q in ipairs(quotas) do
+        for _, q in ipairs(quotas) do
           if not slot and (last(q) - q.first + 2 > MAXENT or held(q) + n >= H32 or ceil(at / q.tick) - floor(now / q.tick) > HORIZON) then
             granted = -1
           end
         end
       end
       if granted == 1 then
-        for i, q in ipairs(quotas) do
+        for j, q in ipairs(quotas) do
           if slot then
-            local v = q.vac[slot[i]]
+            local v = q.vac[slot[j]]
             v[2] = v[2] - n
-            if v[2] == 0 then table.remove(q.vac, slot[i]) end
+            if v[2] == 0 then table.remove(q.vac, slot[j]) end
           else
             record(q, at, n)
           end
           q.dirty = true
         end
-        if id then q1.recs = q1.recs .. id .. p64(at) .. p32(n) end
+        if rec then -- refused before, granted now: the same record says so
+          q1.recw[#q1.recw + 1] = { (rec - 1) / RSZ, precord(id, at, n) }
+        elseif id then
+          remember(q1, id, at, n)
+        end
       elseif i == 1 and id and not rec then
-        q1.recs, q1.dirty = q1.recs .. id .. p64(now) .. p32(0), true
+        remember(q1, id, now, 0)
       end
     end
-    if req[4] then
+    if ARGV[4 * i + 3] == '1' then
       left = nil
       for _, q in ipairs(quotas) do
         for _, lim in ipairs(q.limits) do
@@ -533,12 +697,28 @@ if op == 'cancel' then
   if not n or n < 1 or not at or (id ~= '-' and #id ~= 8) then
     return redis.error_reply('window.lua: cancel wants an 8-byte id or -, n >= 1 and at, got ' .. tostring(ARGV[3]) .. ' ' .. tostring(ARGV[4]))
   end
+  -- Removes up to n units from the newest entry; returns how many.
+  local function drop_newest(q, n)
+    local l = last(q)
+    local u = units_at(q, l)
+    local c = min(n, u)
+    if l <= q.fixed then
+      local e = { tick_of(q, l), cum_of(q, l) }
+      q.fixed = q.fixed - 1
+      table.insert(q.tail, 1, e)
+    end
+    local e = q.tail[l - q.fixed]
+    if c == u then table.remove(q.tail, l - q.fixed) else e[2] = (e[2] - c) % M32 end
+    return c
+  end
   local quotas = {}
   for i, key in ipairs(KEYS) do
     local q, err = load(key)
     if not q then return redis.error_reply(err) end
     q.limits = q.stored
+    local nvac = #q.vac
     drop_passed(q, now)
+    q.dirty = #q.vac ~= nvac
     quotas[i] = q
   end
   local q1 = quotas[1]
@@ -546,16 +726,18 @@ if op == 'cancel' then
     -- Only once per id: a record given back (or refused) holds n 0. A
     -- request whose record was dropped is given back by n and at, and
     -- leaves such a record, so running this twice still gives back once.
-    local rec = find_record(q1, id)
+    local r = ring(q1)
+    local rec = find_id(r, id, RSZ)
     if rec then
-      local rn = u32(q1.recs, rec + 16)
+      local rat, rn = grant(r, rec + 8)
       if rn == 0 then return { 0, q1.exists and latest(q1) or -1, now } end
-      n, at = rn, u64(q1.recs, rec + 8)
-      q1.recs = sub(q1.recs, 1, rec + 15) .. p32(0) .. sub(q1.recs, rec + RSZ)
+      n, at = rn, rat
+      q1.recw[#q1.recw + 1] = { (rec - 1) / RSZ, precord(id, at, 0) }
     elseif at < 0 then
       return { 0, q1.exists and latest(q1) or -1, now }
     elseif q1.exists then
-      q1.recs = q1.recs .. id .. p64(at) .. p32(0)
+      ring_room(q1, 1, now)
+      remember(q1, id, at, 0)
     end
     q1.dirty = q1.exists
   end
@@ -607,7 +789,6 @@ if op == 'cancel' then
   end
   return first
 end
-
 if op == 'pause' then
   local d = tonumber(ARGV[2])
   if not d or d < 1 then
