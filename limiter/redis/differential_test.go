@@ -135,8 +135,8 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 			for _, l := range ls {
 				args = append(args, l.Requests, l.Window)
 			}
-			if withPause {
-				args = append(args, g.heard[i])
+			if withPause { // and the latest reservation known: the caller's own here
+				args = append(args, g.heard[i], g.seen)
 			}
 		}
 		return args
@@ -228,6 +228,9 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 		if ok {
 			want[0] = 1
 		}
+		for _, w := range g.ws {
+			want = append(want, w.Latest())
+		}
 		require.Equal(t, want, vals, "step %d: n=%d maxWait=%d now=%d", step, n, maxWait, now)
 		if raw, err := c.Get(ctx, keys[0]).Bytes(); err == nil && ok { // written: what no window needs is gone
 			ents := int(binary.BigEndian.Uint32(raw[56:60])) // the header's count of entries kept
@@ -248,6 +251,9 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 				want := []int64{0, at - now, at, int64(remaining), 0}
 				if ok {
 					want[0] = 1
+				}
+				for _, w := range g.ws {
+					want = append(want, w.Latest())
 				}
 				require.Equal(t, want, again, "step %d: a refused request retried", step)
 			}

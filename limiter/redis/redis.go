@@ -46,9 +46,12 @@ type Limiter struct {
 	opts     options
 	batch    *coalescer
 	loop     acquire.Loop
-	// seen is the latest grant time (µs, server clock) this limiter holds.
-	// Sent with every call, it lets window.lua notice a key that lost data.
+	// seen is the latest grant time (µs, server clock) this limiter holds;
+	// known, per key, the latest reservation the key held at its last
+	// answer. Sent with every call, they let window.lua notice a key that
+	// lost data, and fill what it held.
 	seen       atomic.Int64
+	known      []atomic.Int64
 	lastDiffer atomic.Int64 // when limitsDiffer last reported, ns
 }
 
@@ -115,6 +118,7 @@ func NewComposite(client goredis.Scripter, quotas []limiter.Quota, opts ...Optio
 	if err := option.Apply(&l.opts, opts); err != nil {
 		return nil, err
 	}
+	l.known = make([]atomic.Int64, len(l.keys))
 	l.batch = &coalescer{l: l, max: maxBatch}
 	if l.opts.noCoalescing {
 		l.batch.max = 1
@@ -210,7 +214,9 @@ func newID() string {
 
 // limits returns the limits of every key as reserve reads them, each with
 // the end of a pause this process heard of on it, so a pause outlives the
-// loss of the key that held it.
+// loss of the key that held it, and the latest reservation it knows the key
+// held, so a replica that calls first after the key is lost fills the
+// window the others' reservations are in.
 func (l *Limiter) limits(args []any) []any {
 	for i, arg := range l.limitArg {
 		args = append(args, arg...)
@@ -219,6 +225,7 @@ func (l *Limiter) limits(args []any) []any {
 		} else {
 			args = append(args, 0)
 		}
+		args = append(args, l.known[i].Load())
 	}
 	return args
 }
@@ -248,11 +255,14 @@ func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, er
 		}
 		return nil, l.errorf("reserve: %w", err)
 	}
-	if len(vals) != 4*len(asks)+1 {
-		return nil, l.errorf("reserve: window.lua answered %d values, want %d", len(vals), 4*len(asks)+1)
+	if want := 4*len(asks) + 1 + len(l.keys); len(vals) != want {
+		return nil, l.errorf("reserve: window.lua answered %d values, want %d", len(vals), want)
 	}
-	if vals[len(vals)-1] == 1 {
+	if vals[4*len(asks)] == 1 {
 		l.limitsDiffer()
+	}
+	for i, latest := range vals[4*len(asks)+1:] {
+		raise(&l.known[i], latest) // never lower: after a loss, filling late only delays
 	}
 	rs := make([]reservation, len(asks))
 	for i := range rs {

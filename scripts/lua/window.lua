@@ -48,12 +48,14 @@
 -- KEYS: the quota keys (on a Redis Cluster they must share a hash tag).
 -- ARGV[1] is the operation:
 --
---   reserve seen k {id n max_wait want_remaining} x k {L R1 W1 ... RL WL P} x keys
---     seen is the latest grant time (µs) the caller holds, 0 if none. A key
---     whose latest reservation is earlier lost data (a restart, a failover
---     to a replica that missed writes): every limit is then filled at
---     max(seen, now), so nothing granted before is granted again on top.
---     P is the end (µs) of a pause the caller heard of (0: none), so a
+--   reserve seen k {id n max_wait want_remaining} x k {L R1 W1 ... RL WL P K} x keys
+--     seen is the latest grant time (µs) the caller holds, 0 if none; K the
+--     latest reservation the caller knows the key held (its last answer).
+--     A key whose latest reservation is earlier than seen, or that is gone
+--     while K is within a window, lost data (a restart, a failover to a
+--     replica that missed writes): every limit is then filled at that time
+--     (or now, if later), so nothing granted before is granted again on
+--     top. P is the end (µs) of a pause the caller heard of (0: none), so a
 --     pause outlives a lost key. id is 8 bytes naming the request ('-':
 --     none): a request whose id the first key remembers was served by an
 --     earlier run of this call (a client's retry), and gets that answer
@@ -64,11 +66,12 @@
 --     if each were its own call: granted n units at one time in every key
 --     if the wait is at most max_wait µs (-1: any wait).
 --     Returns {granted 1|0|-1, wait µs, at µs, remaining} per request, then
---     1 if a key held other limits than the caller's, else 0. remaining is
+--     1 if a key held other limits than the caller's, else 0, then each
+--     key's latest reservation (µs, 0: none). remaining is
 --     what could be granted now right after it (0 unless want_remaining=1);
 --     -1 means refused: the queue is full (MAXENT entries, or HORIZON ticks
 --     ahead).
---     Try it:  redis-cli --eval window.lua q , reserve 0 1 - 1 -1 1 1 5 1000000 0
+--     Try it:  redis-cli --eval window.lua q , reserve 0 1 - 1 -1 1 1 5 1000000 0 0
 --
 --   cancel id n at
 --     Gives back n units granted at at (µs) in every key. With an id, the
@@ -371,8 +374,8 @@ local function load_all(a, min_requests, writable, pauses)
     local q, err = load(key)
     if not q then return nil, err end
     if pauses then
-      q.heard = tonumber(ARGV[a]) or 0
-      a = a + 1
+      q.heard, q.known = tonumber(ARGV[a]) or 0, tonumber(ARGV[a + 1]) or 0
+      a = a + 2
     end
     if count == 0 and not writable then limits = q.stored end
     q.limits = limits
@@ -603,13 +606,15 @@ if op == 'reserve' then
     prepare(q, now) -- before the caller's limits replace the stored ones
     if store_limits(q, now) then conflict, q.differ = 1, true end
     if q.heard > q.pause then q.pause, q.dirty = q.heard, true end
-    if seen > now - widest(q.limits) and seen > latest(q) then
-      -- The caller holds a grant the key does not know of: the key lost
-      -- data. Fill every limit at max(seen, now), so nothing granted
-      -- before is granted again on top.
+    -- The caller holds a grant the key does not know of, or the key is
+    -- gone while the caller knew of a reservation in it: the key lost
+    -- data. Fill every limit at that time (or now, if later), so nothing
+    -- granted before is granted again on top.
+    local lost = q.exists and seen or max(seen, q.known)
+    if lost > now - widest(q.limits) and lost > latest(q) then
       local r = 0
       for _, lim in ipairs(q.limits) do r = max(r, lim[1]) end
-      record(q, max(seen, now), r)
+      record(q, max(lost, now), r)
       q.dirty = true
     end
   end
@@ -685,10 +690,11 @@ if op == 'reserve' then
     out[#out + 1] = at
     out[#out + 1] = left
   end
+  out[#out + 1] = conflict
   for _, q in ipairs(quotas) do
     if q.dirty then write(q, now) end
+    out[#out + 1] = latest(q)
   end
-  out[#out + 1] = conflict
   return out
 end
 
