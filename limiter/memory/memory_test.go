@@ -111,3 +111,29 @@ func TestQuotasAndKeysListEveryQuota(t *testing.T) {
 	got[1].Limits[0] = limiter.PerSecond(1)
 	assert.Equal(t, limiter.PerMinute(500), l.Quotas()[1].Limits[0], "a copy: changing it changes nothing")
 }
+
+// WithMargin spaces a quota's units a window and the margin apart: 2 per
+// second with 500ms of margin grants the third unit at 1.5s, not 1s.
+func TestMarginWidensEveryWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := memory.New(limiter.PerSecond(2), memory.WithMargin(500*time.Millisecond))
+		require.NoError(t, err)
+		start := time.Now()
+		require.NoError(t, l.Acquire(t.Context(), 2))
+		d, err := l.TryAcquire(t.Context(), 1)
+		require.NoError(t, err)
+		assert.Equal(t, limiter.Decision{RetryAfter: 1500 * time.Millisecond}, d)
+		require.NoError(t, l.Acquire(t.Context(), 1))
+		assert.Equal(t, 1500*time.Millisecond, time.Since(start))
+		assert.Equal(t, []limiter.Quota{{Limits: []limiter.Limit{limiter.PerSecond(2)}}}, l.Quotas(), "reported as given")
+	})
+}
+
+func TestMarginMustBePositiveAndFit(t *testing.T) {
+	_, err := memory.New(limiter.PerSecond(2), memory.WithMargin(-time.Second))
+	assert.ErrorIs(t, err, limiter.ErrInvalidConfig)
+	assert.ErrorContains(t, err, "WithMargin(-1s), want more than 0")
+	_, err = memory.New(limiter.Limit{Requests: 1, Window: limiter.MaxWindow}, memory.WithMargin(time.Nanosecond))
+	assert.ErrorIs(t, err, limiter.ErrInvalidLimit)
+	assert.ErrorContains(t, err, "with a margin of 1ns is over")
+}

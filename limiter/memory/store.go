@@ -82,10 +82,14 @@ func (s *Store) NewComposite(quotas []limiter.Quota, opts ...Option) (*Limiter, 
 		return nil, err
 	}
 	l := &Limiter{store: s, given: acquire.CloneQuotas(quotas)}
-	l.loop = acquire.Loop{Backend: storage{l}, Tightest: acquire.Tightest(quotas), Observer: o.observer}
+	enforced, err := acquire.Widen(quotas, o.margin)
+	if err != nil {
+		return nil, err
+	}
+	l.loop = acquire.Loop{Backend: storage{l}, Tightest: acquire.Tightest(enforced), Observer: o.observer}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, q := range quotas {
+	for _, q := range enforced {
 		limits := make([]window.Limit, len(q.Limits))
 		for i, lim := range q.Limits {
 			limits[i] = window.Limit{Requests: lim.Requests, Window: int64(lim.Window)}

@@ -16,6 +16,7 @@ type options struct {
 	cancelTimeout time.Duration
 	watcher       *Watcher
 	noCoalescing  bool
+	margin        time.Duration
 }
 
 func defaultOptions() options {
@@ -46,4 +47,16 @@ func WithWatcher(w *Watcher) Option {
 // order). Default: true.
 func WithCoalescing(on bool) Option {
 	return option.Set(func(opts *options) { opts.noCoalescing = !on })
+}
+
+// WithMargin widens every window the limiter enforces by d, more than 0:
+// units of a quota are then granted at least a window and d apart, so a
+// task that starts up to d after its grant (a slow wake-up, a busy
+// machine, a connection to set up) still keeps any window of the exact
+// length within the limit where the work lands. It costs d/window of the
+// quota. The key stores the widened limits, and every replica sharing it
+// should use the same margin; Quotas reports the limits as given. Default:
+// none.
+func WithMargin(d time.Duration) Option {
+	return option.Positive("WithMargin", d, func(opts *options) { opts.margin = d })
 }

@@ -109,21 +109,27 @@ func NewComposite(client goredis.Scripter, quotas []limiter.Quota, opts ...Optio
 				limiter.ErrInvalidConfig, quotas[0].Key, first, q.Key, slot)
 		}
 		l.keys = append(l.keys, q.Key)
+	}
+	if err := option.Apply(&l.opts, opts); err != nil {
+		return nil, err
+	}
+	enforced, err := acquire.Widen(quotas, l.opts.margin)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range enforced {
 		arg := []any{len(q.Limits)}
 		for _, lim := range q.Limits {
 			arg = append(arg, lim.Requests, micros(lim.Window))
 		}
 		l.limitArg = append(l.limitArg, arg)
 	}
-	if err := option.Apply(&l.opts, opts); err != nil {
-		return nil, err
-	}
 	l.known = make([]atomic.Int64, len(l.keys))
 	l.batch = &coalescer{l: l, max: maxBatch}
 	if l.opts.noCoalescing {
 		l.batch.max = 1
 	}
-	l.loop = acquire.Loop{Backend: storage{l}, Tightest: acquire.Tightest(quotas), Observer: l.opts.observer}
+	l.loop = acquire.Loop{Backend: storage{l}, Tightest: acquire.Tightest(enforced), Observer: l.opts.observer}
 	return l, nil
 }
 

@@ -268,3 +268,27 @@ func TestScriptRejectsBadArgumentsByItself(t *testing.T) {
 		assert.True(t, strings.Contains(err.Error(), "window.lua:"), "%v: %v", args, err)
 	}
 }
+
+// WithMargin spaces a quota's units a window and the margin apart, in
+// every replica that uses it; a margin that pushes a window past the
+// longest allowed fails before any I/O.
+func TestMarginWidensEveryWindow(t *testing.T) {
+	c := newClient(t, miniredis.RunT(t).Addr())
+	ctx := t.Context()
+	l, err := redislimiter.New(c, "q", limiter.PerSecond(2), redislimiter.WithMargin(500*time.Millisecond))
+	require.NoError(t, err)
+	require.NoError(t, l.Acquire(ctx, 2))
+	d, err := l.TryAcquire(ctx, 1)
+	require.NoError(t, err)
+	assert.False(t, d.Allowed)
+	assert.InDelta(t, 1500*time.Millisecond, d.RetryAfter, float64(50*time.Millisecond))
+	st, err := l.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, limiter.Limit{Requests: 2, Window: 1500 * time.Millisecond}, st.Limit, "the key holds the widened limit")
+
+	_, err = redislimiter.New(c, "q", limiter.PerSecond(2), redislimiter.WithMargin(0))
+	assert.ErrorIs(t, err, limiter.ErrInvalidConfig)
+	_, err = redislimiter.New(goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"}), "q",
+		limiter.Limit{Requests: 1, Window: limiter.MaxWindow}, redislimiter.WithMargin(time.Second))
+	assert.ErrorIs(t, err, limiter.ErrInvalidLimit)
+}

@@ -242,6 +242,24 @@ func Tightest(quotas []limiter.Quota) limiter.Limit {
 	return t
 }
 
+// Widen returns a copy of quotas with every window longer by margin, as
+// the backends' WithMargin options enforce them, and checks the result: a
+// window pushed past limiter.MaxWindow fails as any bad limit does.
+func Widen(quotas []limiter.Quota, margin time.Duration) ([]limiter.Quota, error) {
+	out := CloneQuotas(quotas)
+	for i := range out {
+		for j := range out[i].Limits {
+			w := &out[i].Limits[j].Window
+			if margin > limiter.MaxWindow-*w {
+				return nil, fmt.Errorf("%w: quota %q: window %v with a margin of %v is over %v (366 days)",
+					limiter.ErrInvalidLimit, out[i].Key, *w, margin, limiter.MaxWindow)
+			}
+			*w += margin
+		}
+	}
+	return out, nil
+}
+
 // CloneQuotas returns a deep copy of quotas, so a limiter's own stay its own.
 func CloneQuotas(quotas []limiter.Quota) []limiter.Quota {
 	out := slices.Clone(quotas)
