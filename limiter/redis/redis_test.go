@@ -292,3 +292,30 @@ func TestMarginWidensEveryWindow(t *testing.T) {
 		limiter.Limit{Requests: 1, Window: limiter.MaxWindow}, redislimiter.WithMargin(time.Second))
 	assert.ErrorIs(t, err, limiter.ErrInvalidLimit)
 }
+
+// The schedule follows the Redis server's clock (TIME). A step of that
+// clock moves every window with it: forward by d, the units of the current
+// window are released d early in real time; back by d, no grant comes for
+// d more. The README says what to do: slew, never step, Redis hosts' clocks.
+func TestServerClockStepsMoveTheSchedule(t *testing.T) {
+	m := miniredis.RunT(t)
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	m.SetTime(base)
+	c := newClient(t, m.Addr())
+	ctx := t.Context()
+	l, err := redislimiter.New(c, "q", limiter.PerSecond(5))
+	require.NoError(t, err)
+	d, err := l.TryAcquire(ctx, 5)
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+
+	m.SetTime(base.Add(800 * time.Millisecond)) // a step forward, no real time passed
+	d, err = l.TryAcquire(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, limiter.Decision{RetryAfter: 200 * time.Millisecond}, d, "the window ends 800ms early in real time")
+
+	m.SetTime(base.Add(-30 * time.Second)) // a step back
+	d, err = l.TryAcquire(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, limiter.Decision{RetryAfter: 31 * time.Second}, d, "no grant until the clock is back where it was, and a window on")
+}
