@@ -2,6 +2,9 @@ package memory_test
 
 import (
 	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/descope-mgmt/ratelimit/internal/grants"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/limitertest"
 	"github.com/descope-mgmt/ratelimit/limiter/memory"
@@ -136,4 +140,48 @@ func TestMarginMustBePositiveAndFit(t *testing.T) {
 	_, err = memory.New(limiter.Limit{Requests: 1, Window: limiter.MaxWindow}, memory.WithMargin(time.Nanosecond))
 	assert.ErrorIs(t, err, limiter.ErrInvalidLimit)
 	assert.ErrorContains(t, err, "with a margin of 1ns is over")
+}
+
+// Callers that give up while they wait leave freed slots; later requests
+// take them, so a storm of cancellations still uses the quota, and never
+// more than the limit in a window.
+func TestCancellationStormUsesTheQuota(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		limit := limiter.Limit{Requests: 20, Window: 200 * time.Millisecond}
+		rec := &grants.Recorder{}
+		l, err := memory.New(limit, memory.WithObserver(rec))
+		require.NoError(t, err)
+		const run = 3 * time.Second
+		start := time.Now()
+		var wg sync.WaitGroup
+		var cancels atomic.Int64
+		for g := range 200 {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(g), 1))
+				for time.Since(start) < run { // no deadline: every caller that leaves is cancelled
+					ctx, cancel := context.WithCancel(t.Context())
+					timer := time.AfterFunc(time.Duration(rng.IntN(int(4*limit.Window))), cancel)
+					if err := l.Acquire(ctx, 1); err != nil {
+						cancels.Add(1)
+					}
+					timer.Stop()
+					cancel()
+				}
+			})
+		}
+		wg.Wait()
+		var inRun []grants.Grant
+		for _, g := range rec.Grants() {
+			if g.At.Before(start.Add(run)) {
+				inRun = append(inRun, g)
+			}
+		}
+		f := grants.Measure(rec.Grants(), limit.Requests, limit.Window)
+		possible := float64(limit.Requests) * run.Seconds() / limit.Window.Seconds()
+		used := float64(len(inRun)) / possible
+		t.Logf("figures: 200 goroutines on %v for %v, each cancelling at a random time up to 4 windows: %d cancelled, %d granted in the run of %.0f possible (%.1f%%), busiest window %d",
+			limit, run, cancels.Load(), len(inRun), possible, 100*used, f.Most)
+		assert.LessOrEqual(t, f.Most, limit.Requests, "never more than the limit in a window")
+		assert.GreaterOrEqual(t, used, 0.9, "the freed slots are taken")
+	})
 }

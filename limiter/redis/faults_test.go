@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/descope-mgmt/ratelimit/internal/grants"
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
@@ -87,13 +88,13 @@ func TestRetriedAndTimedOutCallsLeaveNothingReserved(t *testing.T) {
 func TestCancellationStormUsesTheQuota(t *testing.T) {
 	c := redistest.Client(t)
 	limit := limiter.Limit{Requests: 20, Window: 200 * time.Millisecond}
-	var grants sync.Mutex
+	var mu sync.Mutex
 	var at []time.Time
 	obs := limiter.ObserverFunc(func(e limiter.Event) {
 		if e.Kind == limiter.EventGrant {
-			grants.Lock()
+			mu.Lock()
 			at = append(at, e.At)
-			grants.Unlock()
+			mu.Unlock()
 		}
 	})
 	l, err := redislimiter.New(c, redistest.Key(t), limit, redislimiter.WithObserver(obs))
@@ -118,33 +119,19 @@ func TestCancellationStormUsesTheQuota(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	grants.Lock()
-	defer grants.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
 	possible := float64(limit.Requests) * run.Seconds() / limit.Window.Seconds()
 	used := float64(len(at)) / possible
-	busiest := busiestWindow(at, limit.Window)
+	var gs []grants.Grant
+	for _, a := range at {
+		gs = append(gs, grants.Grant{At: a})
+	}
+	busiest := grants.Measure(gs, limit.Requests, limit.Window).Most
 	assert.LessOrEqual(t, busiest, limit.Requests, "never more than the limit in a window")
 	assert.GreaterOrEqual(t, used, 0.9, "the freed slots are taken")
 	t.Logf("figures: 200 goroutines on %v for %v, each cancelling at a random time up to 4 windows: %d cancelled, %d granted of %.0f possible (%.1f%%), busiest window %d",
 		limit, run, cancels.Load(), len(at), possible, 100*used, busiest)
-}
-
-// busiestWindow returns the most grants in any window of length w.
-func busiestWindow(at []time.Time, w time.Duration) int {
-	sorted := append([]time.Time(nil), at...)
-	for i := 1; i < len(sorted); i++ {
-		for j := i; j > 0 && sorted[j].Before(sorted[j-1]); j-- {
-			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
-		}
-	}
-	most, lo := 0, 0
-	for hi := range sorted {
-		for !sorted[lo].After(sorted[hi].Add(-w)) {
-			lo++
-		}
-		most = max(most, hi-lo+1)
-	}
-	return most
 }
 
 // A window too long to add to a time is refused before any I/O.
