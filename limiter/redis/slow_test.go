@@ -82,3 +82,56 @@ func TestSlowAndSilentRedis(t *testing.T) {
 	t.Logf("figures: 50ms each way: Acquire %v; silent Redis: %v with a 200ms deadline (%v); %v with ReadTimeout 300ms (%v)",
 		slow.Round(time.Millisecond), took.Round(time.Millisecond), err, took2.Round(time.Millisecond), err2)
 }
+
+// Callers share a coalesced call, and Redis goes silent: with go-redis's
+// defaults (retries on, no ContextTimeoutEnabled, a 3s ReadTimeout) the
+// call itself can hang for many seconds, yet each caller leaves at its own
+// deadline, whether it leads the call or joins it.
+func TestEveryCallerLeavesAtItsOwnDeadline(t *testing.T) {
+	proxy := redistest.StartProxy(t, redistest.Addr(t))
+	c := goredis.NewClient(&goredis.Options{Addr: proxy.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	l, err := redislimiter.New(c, redistest.Key(t), limiter.PerSecond(100))
+	require.NoError(t, err)
+	require.NoError(t, l.Load(t.Context()))
+	const deadline = 800 * time.Millisecond
+	timed := func() (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), deadline)
+		defer cancel()
+		start := time.Now()
+		err := l.Acquire(ctx, 1)
+		return time.Since(start), err
+	}
+	var wg sync.WaitGroup
+	untimed, stopUntimed := context.WithCancel(t.Context())
+	defer func() { stopUntimed(); proxy.SetSilent(false); wg.Wait() }()
+
+	proxy.SetSilent(true)
+	// The caller without a deadline leads; the timed one joins its call.
+	wg.Go(func() { _ = l.Acquire(untimed, 1) })
+	time.Sleep(20 * time.Millisecond)
+	joined, err := timed()
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, joined, deadline+50*time.Millisecond, "a caller that joined")
+
+	// The timed caller leads; one without a deadline joins.
+	proxy.SetSilent(false)
+	stopUntimed()
+	wg.Wait()
+	untimed, stopUntimed = context.WithCancel(t.Context())
+	proxy.SetSilent(true)
+	type result struct {
+		took time.Duration
+		err  error
+	}
+	leader := make(chan result, 1)
+	wg.Go(func() { took, err := timed(); leader <- result{took, err} })
+	time.Sleep(20 * time.Millisecond)
+	wg.Go(func() { _ = l.Acquire(untimed, 1) })
+	r := <-leader
+	led := r.took
+	assert.ErrorIs(t, r.err, context.DeadlineExceeded)
+	assert.Less(t, led, deadline+50*time.Millisecond, "the caller that led the call")
+	t.Logf("figures: silent Redis, go-redis defaults, %v deadlines: the caller that joined a call left after %v, the one that led it after %v",
+		deadline, joined.Round(time.Millisecond), led.Round(time.Millisecond))
+}
