@@ -142,3 +142,74 @@ func TestOverflowingWindowIsRefused(t *testing.T) {
 	require.ErrorIs(t, err, limiter.ErrInvalidLimit)
 	assert.Contains(t, err.Error(), "want at most 8784h0m0s")
 }
+
+// A caller gives up after Redis came back empty: its give-back meets no key
+// and must not make the limiter forget the grants it holds, so the window
+// they fill stays full.
+func TestGiveBackOnALostKeyKeepsTheWindowFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a redis-server")
+	}
+	srv := redistest.Start(t)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	limit := limiter.Limit{Requests: 10, Window: 3 * time.Second}
+	l, err := redislimiter.New(c, "q", limit)
+	require.NoError(t, err)
+	ctx := t.Context()
+	require.NoError(t, l.Acquire(ctx, 10))
+	wctx, giveUp := context.WithCancel(ctx)
+	waited := make(chan error, 1)
+	go func() { waited <- l.Acquire(wctx, 1) }() // reserved a window on
+	time.Sleep(100 * time.Millisecond)
+	srv.Kill()
+	srv.Restart() // empty
+	giveUp()
+	require.ErrorIs(t, <-waited, context.Canceled)
+	granted := 0
+	for range 10 {
+		d, err := l.TryAcquire(ctx, 1)
+		require.NoError(t, err)
+		if d.Allowed {
+			granted++
+		}
+	}
+	t.Logf("figures: %v full, a waiter gives up after an empty restart: %d of 10 TryAcquires granted in the window", limit, granted)
+	assert.Zero(t, granted, "the window the limiter's grants fill stays full")
+}
+
+// A give-back that Redis refuses (memory full, noeviction) is reported as
+// an error event naming it; the reservation stays, which only delays.
+func TestFailedGiveBackIsReported(t *testing.T) {
+	srv := redistest.Start(t)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr, MaxRetries: -1})
+	defer c.Close()
+	var mu sync.Mutex
+	var errs []error
+	obs := limiter.ObserverFunc(func(e limiter.Event) {
+		if e.Kind == limiter.EventError {
+			mu.Lock()
+			errs = append(errs, e.Err)
+			mu.Unlock()
+		}
+	})
+	l, err := redislimiter.New(c, "q", limiter.Limit{Requests: 1, Window: time.Minute}, redislimiter.WithObserver(obs))
+	require.NoError(t, err)
+	ctx := t.Context()
+	require.NoError(t, l.Acquire(ctx, 1))
+	wctx, giveUp := context.WithCancel(ctx)
+	waited := make(chan error, 1)
+	go func() { waited <- l.Acquire(wctx, 1) }() // reserved a minute on
+	time.Sleep(100 * time.Millisecond)
+	require.NoError(t, c.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err())
+	require.NoError(t, c.ConfigSet(ctx, "maxmemory", "1").Err())
+	giveUp()
+	require.ErrorIs(t, <-waited, context.Canceled, "the caller leaves at once")
+	require.NoError(t, c.ConfigSet(ctx, "maxmemory", "0").Err())
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, errs, 1)
+	assert.ErrorContains(t, errs[0], "give back a reservation")
+	assert.ErrorContains(t, errs[0], "OOM")
+	t.Logf("figures: a give-back refused by a full Redis is reported: %v", errs[0])
+}
