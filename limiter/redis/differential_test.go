@@ -210,6 +210,49 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 		}
 		n := 1 + rng.IntN(min(tightest.Requests, 8))
 		maxWait := []int64{-1, 0, 0, tightest.Window / 2, tightest.Window * 3 / 2}[rng.IntN(5)]
+		if rng.IntN(4) == 0 { // a coalesced call: several requests, mostly for the same n
+			k := 2 + rng.IntN(6)
+			args := []any{"reserve", g.seen, k}
+			type ask struct {
+				id      string
+				n       int
+				maxWait int64
+			}
+			var asks []ask
+			for range k {
+				nextID++
+				var id [8]byte
+				binary.BigEndian.PutUint64(id[:], nextID)
+				a := ask{string(id[:]), n, []int64{-1, -1, 0, tightest.Window / 2}[rng.IntN(4)]}
+				if rng.IntN(4) == 0 {
+					a.n = 1 + rng.IntN(min(tightest.Requests, 8))
+				}
+				asks = append(asks, a)
+				args = append(args, a.id, a.n, a.maxWait, rng.IntN(2))
+			}
+			args = append(args, limitArgs(true)...)
+			vals, err := c.Eval(ctx, lua.Window, keys, args...).Int64Slice()
+			require.NoError(t, err)
+			now := vals[2] - vals[1]
+			last = now
+			var want []int64
+			for i, a := range asks { // the twin serves them one at a time
+				ok, at, remaining := g.reserve(now, a.n, a.maxWait)
+				if ok {
+					held = append(held, granted{a.id, at, a.n})
+				}
+				if args[3+4*i+3] == 0 {
+					remaining = 0
+				}
+				want = append(want, map[bool]int64{true: 1, false: 0}[ok], at-now, at, int64(remaining))
+			}
+			want = append(want, 0)
+			for _, w := range g.ws {
+				want = append(want, w.Latest())
+			}
+			require.Equal(t, want, vals, "step %d: a call of %d requests %+v, now=%d", step, k, asks, now)
+			continue
+		}
 		nextID++
 		var id [8]byte
 		binary.BigEndian.PutUint64(id[:], nextID)

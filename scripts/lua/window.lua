@@ -632,63 +632,121 @@ if op == 'reserve' then
   end
   local from = now
   for _, q in ipairs(quotas) do from = max(from, q.pause) end
-  for i = 1, k do
-    local id, n, max_wait = ARGV[4 * i], tonumber(ARGV[4 * i + 1]), tonumber(ARGV[4 * i + 2])
-    if id == '-' then id = nil end
-    local granted, at, left = 0, now, 0
-    local rec = retry and id and find_id(ring(q1), id, RSZ)
-    local rat, rn
-    if rec then rat, rn = grant(q1.ring, rec + 8) end
-    if rn == n then
-      granted, at = 1, rat
-    else
-      local slot
-      at, slot = freed_slot(quotas, from, n)
-      if not at then
-        at = now
-        for _, q in ipairs(quotas) do at = after_latest(q, at, n) end
+  -- What could be granted now, under every limit of every key.
+  local function remaining_now()
+    local left
+    for _, q in ipairs(quotas) do
+      for _, lim in ipairs(q.limits) do
+        local r = remaining(q, now, lim)
+        if not left or r < left then left = r end
       end
-      if max_wait < 0 or at - now <= max_wait then
-        granted = 1
-        for _, q in ipairs(quotas) do
-          if not slot and (last(q) - q.first + 2 > MAXENT or held(q) + n >= H32 or ceil(at / q.tick) - floor(now / q.tick) > HORIZON) then
-            granted = -1
-          end
+    end
+    return left
+  end
+  -- How many requests from i on ask for the same n and all fit at from,
+  -- with no freed slot to take (0: not two). Served one at a time, each
+  -- would be granted at from (or refused by its own max_wait), so the run
+  -- is served at once and recorded as one entry: a coalesced batch costs
+  -- one bisection, not one per request.
+  local function run_at(i)
+    if retry then return 0 end
+    local m, n = 1, ARGV[4 * i + 1]
+    while i + m <= k and ARGV[4 * (i + m) + 1] == n do m = m + 1 end
+    n = tonumber(n)
+    for _, q in ipairs(quotas) do
+      for _, lim in ipairs(q.limits) do m = min(m, floor(lim[1] / n)) end
+    end
+    if m < 2 then return 0 end
+    for _, q in ipairs(quotas) do
+      if #q.vac > 0 or last(q) - q.first + 2 > MAXENT or held(q) + m * n >= H32
+        or ceil(from / q.tick) - floor(now / q.tick) > HORIZON or after_latest(q, from, m * n) ~= from then
+        return 0
+      end
+    end
+    return m
+  end
+  local i = 1
+  while i <= k do
+    local m = run_at(i)
+    if m > 0 then
+      local n, got, base = tonumber(ARGV[4 * i + 1]), 0, nil
+      for j = i, i + m - 1 do
+        local id, max_wait = ARGV[4 * j], tonumber(ARGV[4 * j + 2])
+        local granted = (max_wait < 0 or from - now <= max_wait) and 1 or 0
+        if granted == 1 then
+          got = got + 1
+          if id ~= '-' then remember(q1, id, from, n) end
+        elseif j == 1 and id ~= '-' then
+          remember(q1, id, now, 0)
         end
+        local left = 0
+        if ARGV[4 * j + 3] == '1' then
+          base = base or remaining_now() -- before the run: its units are recorded below
+          left = max(0, base - got * n)
+        end
+        out[#out + 1] = granted
+        out[#out + 1] = from - now
+        out[#out + 1] = from
+        out[#out + 1] = left
       end
-      if granted == 1 then
-        for j, q in ipairs(quotas) do
-          if slot then
-            local v = q.vac[slot[j]]
-            v[2] = v[2] - n
-            if v[2] == 0 then table.remove(q.vac, slot[j]) end
-          else
-            record(q, at, n)
-          end
+      if got > 0 then
+        for _, q in ipairs(quotas) do
+          record(q, from, got * n)
           q.dirty = true
         end
-        if rec then -- refused before, granted now: the same record says so
-          q1.recw[#q1.recw + 1] = { (rec - 1) / RSZ, precord(id, at, n) }
-        elseif id then
-          remember(q1, id, at, n)
-        end
-      elseif i == 1 and id and not rec then
-        remember(q1, id, now, 0)
       end
-    end
-    if ARGV[4 * i + 3] == '1' then
-      left = nil
-      for _, q in ipairs(quotas) do
-        for _, lim in ipairs(q.limits) do
-          local r = remaining(q, now, lim)
-          if not left or r < left then left = r end
+      i = i + m
+    else
+      local id, n, max_wait = ARGV[4 * i], tonumber(ARGV[4 * i + 1]), tonumber(ARGV[4 * i + 2])
+      if id == '-' then id = nil end
+      local granted, at, left = 0, now, 0
+      local rec = retry and id and find_id(ring(q1), id, RSZ)
+      local rat, rn
+      if rec then rat, rn = grant(q1.ring, rec + 8) end
+      if rn == n then
+        granted, at = 1, rat
+      else
+        local slot
+        at, slot = freed_slot(quotas, from, n)
+        if not at then
+          at = now
+          for _, q in ipairs(quotas) do at = after_latest(q, at, n) end
+        end
+        if max_wait < 0 or at - now <= max_wait then
+          granted = 1
+          for _, q in ipairs(quotas) do
+            if not slot and (last(q) - q.first + 2 > MAXENT or held(q) + n >= H32 or ceil(at / q.tick) - floor(now / q.tick) > HORIZON) then
+              granted = -1
+            end
+          end
+        end
+        if granted == 1 then
+          for j, q in ipairs(quotas) do
+            if slot then
+              local v = q.vac[slot[j]]
+              v[2] = v[2] - n
+              if v[2] == 0 then table.remove(q.vac, slot[j]) end
+            else
+              record(q, at, n)
+            end
+            q.dirty = true
+          end
+          if rec then -- refused before, granted now: the same record says so
+            q1.recw[#q1.recw + 1] = { (rec - 1) / RSZ, precord(id, at, n) }
+          elseif id then
+            remember(q1, id, at, n)
+          end
+        elseif i == 1 and id and not rec then
+          remember(q1, id, now, 0)
         end
       end
+      if ARGV[4 * i + 3] == '1' then left = remaining_now() end
+      out[#out + 1] = granted
+      out[#out + 1] = at - now
+      out[#out + 1] = at
+      out[#out + 1] = left
+      i = i + 1
     end
-    out[#out + 1] = granted
-    out[#out + 1] = at - now
-    out[#out + 1] = at
-    out[#out + 1] = left
   end
   out[#out + 1] = conflict
   for _, q in ipairs(quotas) do
