@@ -143,6 +143,19 @@ func TestOverflowingWindowIsRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "want at most 8784h0m0s")
 }
 
+// waiter starts an Acquire of one unit that waits (its quota is full) and
+// returns the function that makes it give up, which returns once it has.
+func waiter(t *testing.T, l *redislimiter.Limiter) (giveUp func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	waited := make(chan error, 1)
+	go func() { waited <- l.Acquire(ctx, 1) }()
+	time.Sleep(100 * time.Millisecond) // reserved, and asleep
+	return func() {
+		cancel()
+		require.ErrorIs(t, <-waited, context.Canceled, "the caller leaves at once")
+	}
+}
+
 // A caller gives up after Redis came back empty: its give-back meets no key
 // and must not make the limiter forget the grants it holds, so the window
 // they fill stays full.
@@ -158,14 +171,10 @@ func TestGiveBackOnALostKeyKeepsTheWindowFull(t *testing.T) {
 	require.NoError(t, err)
 	ctx := t.Context()
 	require.NoError(t, l.Acquire(ctx, 10))
-	wctx, giveUp := context.WithCancel(ctx)
-	waited := make(chan error, 1)
-	go func() { waited <- l.Acquire(wctx, 1) }() // reserved a window on
-	time.Sleep(100 * time.Millisecond)
+	giveUp := waiter(t, l) // reserved a window on
 	srv.Kill()
 	srv.Restart() // empty
 	giveUp()
-	require.ErrorIs(t, <-waited, context.Canceled)
 	granted := 0
 	for range 10 {
 		d, err := l.TryAcquire(ctx, 1)
@@ -197,14 +206,10 @@ func TestFailedGiveBackIsReported(t *testing.T) {
 	require.NoError(t, err)
 	ctx := t.Context()
 	require.NoError(t, l.Acquire(ctx, 1))
-	wctx, giveUp := context.WithCancel(ctx)
-	waited := make(chan error, 1)
-	go func() { waited <- l.Acquire(wctx, 1) }() // reserved a minute on
-	time.Sleep(100 * time.Millisecond)
+	giveUp := waiter(t, l) // reserved a minute on
 	require.NoError(t, c.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err())
 	require.NoError(t, c.ConfigSet(ctx, "maxmemory", "1").Err())
 	giveUp()
-	require.ErrorIs(t, <-waited, context.Canceled, "the caller leaves at once")
 	require.NoError(t, c.ConfigSet(ctx, "maxmemory", "0").Err())
 	mu.Lock()
 	defer mu.Unlock()

@@ -103,12 +103,13 @@ func TestEveryCallerLeavesAtItsOwnDeadline(t *testing.T) {
 		return time.Since(start), err
 	}
 	var wg sync.WaitGroup
-	untimed, stopUntimed := context.WithCancel(t.Context())
-	defer func() { stopUntimed(); proxy.SetSilent(false); wg.Wait() }()
+	first, stopFirst := context.WithCancel(t.Context())
+	second, stopSecond := context.WithCancel(t.Context())
+	defer func() { stopFirst(); stopSecond(); proxy.SetSilent(false); wg.Wait() }()
 
 	proxy.SetSilent(true)
 	// The caller without a deadline leads; the timed one joins its call.
-	wg.Go(func() { _ = l.Acquire(untimed, 1) })
+	wg.Go(func() { _ = l.Acquire(first, 1) })
 	time.Sleep(20 * time.Millisecond)
 	joined, err := timed()
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -116,9 +117,8 @@ func TestEveryCallerLeavesAtItsOwnDeadline(t *testing.T) {
 
 	// The timed caller leads; one without a deadline joins.
 	proxy.SetSilent(false)
-	stopUntimed()
+	stopFirst()
 	wg.Wait()
-	untimed, stopUntimed = context.WithCancel(t.Context())
 	proxy.SetSilent(true)
 	type result struct {
 		took time.Duration
@@ -127,7 +127,7 @@ func TestEveryCallerLeavesAtItsOwnDeadline(t *testing.T) {
 	leader := make(chan result, 1)
 	wg.Go(func() { took, err := timed(); leader <- result{took, err} })
 	time.Sleep(20 * time.Millisecond)
-	wg.Go(func() { _ = l.Acquire(untimed, 1) })
+	wg.Go(func() { _ = l.Acquire(second, 1) })
 	r := <-leader
 	led := r.took
 	assert.ErrorIs(t, r.err, context.DeadlineExceeded)
