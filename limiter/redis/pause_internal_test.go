@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -39,4 +40,12 @@ func TestWatcherForgetsEndedPauses(t *testing.T) {
 	assert.Len(t, w.until, 2)
 	assert.NotContains(t, w.until, "a")
 	assert.True(t, w.pausedPast([]string{"x", "b"}, 299))
+
+	// Issue 10's 200,000 keys heard of (15 MB, never forgotten, then): once
+	// their pauses ended, the next announcement leaves only itself.
+	for i := range 200_000 {
+		w.until["k"+strconv.Itoa(i)] = 2000
+	}
+	w.notify("last", 3000, 4000)
+	assert.Len(t, w.until, 1)
 }
