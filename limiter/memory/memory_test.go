@@ -185,3 +185,42 @@ func TestCancellationStormUsesTheQuota(t *testing.T) {
 		assert.GreaterOrEqual(t, used, 0.9, "the freed slots are taken")
 	})
 }
+
+// A limit above 256 per window is kept at coarse ticks (a divisor of the
+// window, here 4ms for 5000/1s), and a grant is recorded at its tick's end.
+// That only delays, and under saturation costs next to nothing: grants a
+// window apart stay on ticks.
+func TestCoarseTicksKeepUtilisationUnderSaturation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		limit := limiter.Limit{Requests: 5000, Window: time.Second}
+		rec := &grants.Recorder{}
+		l, err := memory.New(limit, memory.WithObserver(rec))
+		require.NoError(t, err)
+		ctx, stop := context.WithTimeout(t.Context(), 5*time.Second)
+		defer stop()
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				for l.Acquire(ctx, 5) == nil {
+				}
+			})
+		}
+		wg.Wait()
+		// The recorder keeps one entry a grant: 5 units each, 1000 a window.
+		gs := rec.Grants()
+		f := grants.Measure(gs, limit.Requests/5, limit.Window)
+		// Utilisation over the first four whole windows: what an exact
+		// limiter grants there is four windows' worth.
+		units := 0
+		for _, g := range gs {
+			if g.At.Before(gs[0].At.Add(4 * limit.Window)) {
+				units += 5
+			}
+		}
+		used := float64(units) / float64(4*limit.Requests)
+		t.Logf("figures: %v saturated by 64 goroutines taking 5 units at a time: %d units in the first 4 windows of %d possible (%.2f%%), busiest window %d units (limit %d)",
+			limit, units, 4*limit.Requests, 100*used, 5*f.Most, limit.Requests)
+		assert.LessOrEqual(t, 5*f.Most, limit.Requests)
+		assert.GreaterOrEqual(t, used, 0.999)
+	})
+}
