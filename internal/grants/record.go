@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,4 +62,31 @@ func Drive(ctx context.Context, workers int, acquire func(context.Context) error
 		wg.Wait()
 		return failures.Load()
 	}
+}
+
+// Storm runs callers goroutines that, for run, each call acquire with a
+// context of its own (no deadline) that a timer cancels at a random time up
+// to cancelWithin; it returns how many calls failed, that is, were
+// cancelled. Each goroutine draws its times from a generator seeded with its
+// index, so a run in a synctest bubble repeats exactly.
+func Storm(ctx context.Context, callers int, run, cancelWithin time.Duration, acquire func(context.Context) error) (cancelled int64) {
+	start := time.Now()
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for time.Since(start) < run {
+				cctx, cancel := context.WithCancel(ctx)
+				timer := time.AfterFunc(time.Duration(rng.Int64N(int64(cancelWithin))), cancel)
+				if acquire(cctx) != nil {
+					n.Add(1)
+				}
+				timer.Stop()
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return n.Load()
 }

@@ -2,9 +2,7 @@ package memory_test
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -153,23 +151,7 @@ func TestCancellationStormUsesTheQuota(t *testing.T) {
 		require.NoError(t, err)
 		const run = 3 * time.Second
 		start := time.Now()
-		var wg sync.WaitGroup
-		var cancels atomic.Int64
-		for g := range 200 {
-			wg.Go(func() {
-				rng := rand.New(rand.NewPCG(uint64(g), 1))
-				for time.Since(start) < run { // no deadline: every caller that leaves is cancelled
-					ctx, cancel := context.WithCancel(t.Context())
-					timer := time.AfterFunc(time.Duration(rng.IntN(int(4*limit.Window))), cancel)
-					if err := l.Acquire(ctx, 1); err != nil {
-						cancels.Add(1)
-					}
-					timer.Stop()
-					cancel()
-				}
-			})
-		}
-		wg.Wait()
+		cancels := grants.Storm(t.Context(), 200, run, 4*limit.Window, func(ctx context.Context) error { return l.Acquire(ctx, 1) })
 		var inRun []grants.Grant
 		for _, g := range rec.Grants() {
 			if g.At.Before(start.Add(run)) {
@@ -180,7 +162,7 @@ func TestCancellationStormUsesTheQuota(t *testing.T) {
 		possible := float64(limit.Requests) * run.Seconds() / limit.Window.Seconds()
 		used := float64(len(inRun)) / possible
 		t.Logf("figures: 200 goroutines on %v for %v, each cancelling at a random time up to 4 windows: %d cancelled, %d granted in the run of %.0f possible (%.1f%%), busiest window %d",
-			limit, run, cancels.Load(), len(inRun), possible, 100*used, f.Most)
+			limit, run, cancels, len(inRun), possible, 100*used, f.Most)
 		assert.LessOrEqual(t, f.Most, limit.Requests, "never more than the limit in a window")
 		assert.GreaterOrEqual(t, used, 0.9, "the freed slots are taken")
 	})
