@@ -48,6 +48,17 @@ func Measure(gs []Grant, requests int, window time.Duration) Figures {
 	return f
 }
 
+// Before counts the grants of gs made before t.
+func Before(gs []Grant, t time.Time) int {
+	n := 0
+	for _, g := range gs {
+		if g.At.Before(t) {
+			n++
+		}
+	}
+	return n
+}
+
 // Shares counts the grants of each worker, indexed replica*workers+worker,
 // and of each replica, counting only grants at or after from.
 func Shares(gs []Grant, replicas, workers int, from time.Time) (perWorker, perReplica []int) {

@@ -41,6 +41,8 @@ func TestRecorderAndDrive(t *testing.T) {
 	rec.Observe(limiter.Event{Kind: limiter.EventGrant, At: t0})
 	rec.Observe(limiter.Event{Kind: limiter.EventDeny, At: t0})
 	assert.Equal(t, []Grant{{At: t0}}, rec.Grants(), "only grants are kept")
+	rec.Observe(limiter.Event{Kind: limiter.EventGrant, N: 3, At: t0.Add(time.Second)})
+	assert.Equal(t, 4, rec.Len(), "a grant of 3 units is 3 units")
 
 	// One worker: calls come one at a time. The first four fail while the
 	// context is live; the fifth ends it, and does not count.

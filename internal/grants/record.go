@@ -10,8 +10,9 @@ import (
 	"github.com/descope-mgmt/ratelimit/limiter"
 )
 
-// Recorder is a limiter.Observer that keeps the time of every grant. It is
-// safe for concurrent use; the zero Recorder is ready.
+// Recorder is a limiter.Observer that keeps the time of every unit granted
+// (a grant of n units is n Grants). It is safe for concurrent use; the zero
+// Recorder is ready.
 type Recorder struct {
 	mu     sync.Mutex
 	grants []Grant
@@ -23,7 +24,9 @@ func (r *Recorder) Observe(e limiter.Event) {
 		return
 	}
 	r.mu.Lock()
-	r.grants = append(r.grants, Grant{At: e.At})
+	for range max(e.N, 1) {
+		r.grants = append(r.grants, Grant{At: e.At})
+	}
 	r.mu.Unlock()
 }
 
@@ -34,7 +37,7 @@ func (r *Recorder) Grants() []Grant {
 	return append([]Grant(nil), r.grants...)
 }
 
-// Len returns how many grants were recorded.
+// Len returns how many units were recorded.
 func (r *Recorder) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

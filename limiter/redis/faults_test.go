@@ -87,31 +87,15 @@ func TestRetriedAndTimedOutCallsLeaveNothingReserved(t *testing.T) {
 func TestCancellationStormUsesTheQuota(t *testing.T) {
 	c := redistest.Client(t)
 	limit := limiter.Limit{Requests: 20, Window: 200 * time.Millisecond}
-	var mu sync.Mutex
-	var at []time.Time
-	obs := limiter.ObserverFunc(func(e limiter.Event) {
-		if e.Kind == limiter.EventGrant {
-			mu.Lock()
-			at = append(at, e.At)
-			mu.Unlock()
-		}
-	})
-	l, err := redislimiter.New(c, redistest.Key(t), limit, redislimiter.WithObserver(obs))
+	rec := &grants.Recorder{}
+	l, err := redislimiter.New(c, redistest.Key(t), limit, redislimiter.WithObserver(rec))
 	require.NoError(t, err)
 	const run = 3 * time.Second
 	start := time.Now()
 	cancels := grants.Storm(t.Context(), 200, run, 4*limit.Window, func(ctx context.Context) error { return l.Acquire(ctx, 1) })
-	mu.Lock()
-	defer mu.Unlock()
+	gs := rec.Grants()
 	possible := float64(limit.Requests) * run.Seconds() / limit.Window.Seconds()
-	var gs []grants.Grant
-	inRun := 0
-	for _, a := range at {
-		gs = append(gs, grants.Grant{At: a})
-		if a.Before(start.Add(run)) {
-			inRun++
-		}
-	}
+	inRun := grants.Before(gs, start.Add(run))
 	used := float64(inRun) / possible
 	busiest := grants.Measure(gs, limit.Requests, limit.Window).Most
 	assert.LessOrEqual(t, busiest, limit.Requests, "never more than the limit in a window")

@@ -19,26 +19,8 @@ import (
 // replica is one process sharing the quota: its own client, pause watcher
 // and limiter, and the grants it made.
 type replica struct {
-	l *redislimiter.Limiter
-
-	mu     sync.Mutex
-	grants []grants.Grant
-}
-
-func (r *replica) Observe(e limiter.Event) {
-	if e.Kind == limiter.EventGrant {
-		r.mu.Lock()
-		for range e.N {
-			r.grants = append(r.grants, grants.Grant{At: e.At})
-		}
-		r.mu.Unlock()
-	}
-}
-
-func (r *replica) record() []grants.Grant {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]grants.Grant(nil), r.grants...)
+	l   *redislimiter.Limiter
+	rec grants.Recorder
 }
 
 // threeReplicas starts a redis-server and three replicas of one quota on it.
@@ -53,7 +35,7 @@ func threeReplicas(t *testing.T, limit limiter.Limit) (*redistest.Server, []*rep
 		require.NoError(t, err)
 		t.Cleanup(func() { w.Close() })
 		r := &replica{}
-		r.l, err = redislimiter.New(c, "q", limit, redislimiter.WithWatcher(w), redislimiter.WithObserver(r))
+		r.l, err = redislimiter.New(c, "q", limit, redislimiter.WithWatcher(w), redislimiter.WithObserver(&r.rec))
 		require.NoError(t, err)
 		rs = append(rs, r)
 	}
@@ -111,7 +93,7 @@ func TestThreeReplicasAcrossARestart(t *testing.T) {
 	limit := limiter.Limit{Requests: 10, Window: 2 * time.Second}
 	measure := func(rs []*replica) (all []grants.Grant, most int) {
 		for _, r := range rs {
-			all = append(all, r.record()...)
+			all = append(all, r.rec.Grants()...)
 		}
 		return all, grants.Measure(all, limit.Requests, limit.Window).Most
 	}
@@ -136,7 +118,7 @@ func TestThreeReplicasAcrossARestart(t *testing.T) {
 	queued := func(t *testing.T, first int, othersCalled bool) (most, unknown int) {
 		srv, rs := threeReplicas(t, limit)
 		require.NoError(t, rs[0].l.Acquire(t.Context(), 10))
-		due := rs[0].record()[0].At.Add(limit.Window) // when the queued units are reserved for
+		due := rs[0].rec.Grants()[0].At.Add(limit.Window) // when the queued units are reserved for
 		var wg sync.WaitGroup
 		for range 5 {
 			wg.Go(func() { assert.NoError(t, rs[0].l.Acquire(t.Context(), 1)) }) // reserved a window on
