@@ -155,6 +155,30 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 		n  int
 	}
 	var held []granted
+	// serve has the twin serve one request at now, keeps what it grants in
+	// held, and returns window.lua's four values for it: granted, wait, at
+	// and remaining (0 unless asked for).
+	serve := func(now int64, id string, n int, maxWait int64, wantRemaining bool) []int64 {
+		ok, at, remaining := g.reserve(now, n, maxWait)
+		answer := []int64{0, at - now, at, 0}
+		if ok {
+			held = append(held, granted{id, at, n})
+			answer[0] = 1
+		}
+		if wantRemaining {
+			answer[3] = int64(remaining)
+		}
+		return answer
+	}
+	// ending is what window.lua returns after the answers: 0, since no key
+	// ever holds other limits here, then each key's latest reservation.
+	ending := func() []int64 {
+		e := []int64{0}
+		for _, w := range g.ws {
+			e = append(e, w.Latest())
+		}
+		return e
+	}
 	last := int64(0) // the server's time at the last step
 	ctx := t.Context()
 	clock := int64(1_893_456_000_000_000) // µs: the miniredis start, 2030-01-01
@@ -217,18 +241,19 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 				id      string
 				n       int
 				maxWait int64
+				want    bool
 			}
 			var asks []ask
 			for range k {
 				nextID++
 				var id [8]byte
 				binary.BigEndian.PutUint64(id[:], nextID)
-				a := ask{string(id[:]), n, []int64{-1, -1, 0, tightest.Window / 2}[rng.IntN(4)]}
+				a := ask{string(id[:]), n, []int64{-1, -1, 0, tightest.Window / 2}[rng.IntN(4)], rng.IntN(2) == 0}
 				if rng.IntN(4) == 0 {
 					a.n = 1 + rng.IntN(min(tightest.Requests, 8))
 				}
 				asks = append(asks, a)
-				args = append(args, a.id, a.n, a.maxWait, rng.IntN(2))
+				args = append(args, a.id, a.n, a.maxWait, map[bool]int{true: 1, false: 0}[a.want])
 			}
 			args = append(args, limitArgs(true)...)
 			vals, err := c.Eval(ctx, lua.Window, keys, args...).Int64Slice()
@@ -236,20 +261,10 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 			now := vals[2] - vals[1]
 			last = now
 			var want []int64
-			for i, a := range asks { // the twin serves them one at a time
-				ok, at, remaining := g.reserve(now, a.n, a.maxWait)
-				if ok {
-					held = append(held, granted{a.id, at, a.n})
-				}
-				if args[3+4*i+3] == 0 {
-					remaining = 0
-				}
-				want = append(want, map[bool]int64{true: 1, false: 0}[ok], at-now, at, int64(remaining))
+			for _, a := range asks { // the twin serves them one at a time
+				want = append(want, serve(now, a.id, a.n, a.maxWait, a.want)...)
 			}
-			want = append(want, 0)
-			for _, w := range g.ws {
-				want = append(want, w.Latest())
-			}
+			want = append(want, ending()...)
 			require.Equal(t, want, vals, "step %d: a call of %d requests %+v, now=%d", step, k, asks, now)
 			continue
 		}
@@ -262,19 +277,9 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 		now := vals[2] - vals[1] // the server's time for this step: at - wait
 		last = now
 
-		ok, at, remaining := g.reserve(now, n, maxWait)
-		if ok {
-			held = append(held, granted{string(id[:]), at, n})
-		}
-		// The last value says whether a key held other limits: never here.
-		want := []int64{0, at - now, at, int64(remaining), 0}
-		if ok {
-			want[0] = 1
-		}
-		for _, w := range g.ws {
-			want = append(want, w.Latest())
-		}
-		require.Equal(t, want, vals, "step %d: n=%d maxWait=%d now=%d", step, n, maxWait, now)
+		answer := serve(now, string(id[:]), n, maxWait, true)
+		ok, at := answer[0] == 1, answer[2]
+		require.Equal(t, append(answer, ending()...), vals, "step %d: n=%d maxWait=%d now=%d", step, n, maxWait, now)
 		if raw, err := c.Get(ctx, keys[0]).Bytes(); err == nil && ok { // written: what no window needs is gone
 			ents := int(binary.BigEndian.Uint32(raw[56:60])) // the header's count of entries kept
 			held := int(binary.BigEndian.Uint32(raw[76:80]) - binary.BigEndian.Uint32(raw[20:24]))
@@ -286,19 +291,8 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 			if ok {
 				require.Equal(t, []int64{1, at - (again[2] - again[1]), at}, again[:3], "step %d: a retried grant", step)
 			} else { // refused the first time: asked afresh
-				now := again[2] - again[1]
-				ok, at, remaining := g.reserve(now, n, maxWait)
-				if ok {
-					held = append(held, granted{string(id[:]), at, n})
-				}
-				want := []int64{0, at - now, at, int64(remaining), 0}
-				if ok {
-					want[0] = 1
-				}
-				for _, w := range g.ws {
-					want = append(want, w.Latest())
-				}
-				require.Equal(t, want, again, "step %d: a refused request retried", step)
+				answer := serve(again[2]-again[1], string(id[:]), n, maxWait, true)
+				require.Equal(t, append(answer, ending()...), again, "step %d: a refused request retried", step)
 			}
 		}
 	}
