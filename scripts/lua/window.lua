@@ -531,11 +531,11 @@ local function write(q, now)
   local grow = not q.exists or q.relayout or vcap > q.vcap or count > cap or (cap > 4 * CH and count < cap / 4)
   local ents = {}
   if grow then
-    -- A new ring of entries: the kept stored ones, read in at most two
-    -- runs, then the tail; room for CH more and an eighth.
-    local s = (q.head + q.first - 1) % max(q.cap, 1)
-    local run = min(kept, q.cap - s)
-    if run > 0 then ents[1] = redis.call('GETRANGE', q.key, q.ents + s * ESZ, q.ents + (s + run) * ESZ - 1) end
+    -- A new ring of entries: the kept stored ones (from head, wrapping
+    -- once), then the tail; an eighth more room (at least 4 slots), in
+    -- whole chunks.
+    local run = min(kept, q.cap - head)
+    if run > 0 then ents[1] = redis.call('GETRANGE', q.key, q.ents + head * ESZ, q.ents + (head + run) * ESZ - 1) end
     if kept > run then ents[#ents + 1] = redis.call('GETRANGE', q.key, q.ents, q.ents + (kept - run) * ESZ - 1) end
     cap, head = CH * ceil((count + max(4, floor(count / 8))) / CH), 0
   end
