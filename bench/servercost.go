@@ -46,25 +46,13 @@ func runServerCost(ctx context.Context, c *goredis.Client) []target {
 	fmt.Println()
 	fmt.Println("Script calls per grant in brackets. Limit 1,000,000/1s on one key: every request is granted.")
 	fmt.Println()
-	fmt.Println("| per grant, server µs | 1 goroutine | 16 goroutines | 64 goroutines |")
-	fmt.Println("| --- | --- | --- | --- |")
-	per := map[string]map[int]float64{}
-	for _, r := range rows {
-		per[r.name] = map[int]float64{}
-		fmt.Printf("| %s |", r.name)
-		for _, g := range goroutines {
-			op := r.op(g)
-			opsPerSecond(ctx, g, *cell/10, op) // warm up: script cache, pool
-			c.ConfigResetStat(ctx)
-			d := *cell / 2
-			grants := opsPerSecond(ctx, g, d, op) * d.Seconds()
-			usec, calls := scriptUsec(ctx, c)
-			per[r.name][g] = usec / grants
-			fmt.Printf(" %.2f (%.3f) |", usec/grants, float64(calls)/grants)
-		}
-		fmt.Println()
-	}
-	fmt.Println()
+	per := table(ctx, "per grant, server µs", rows, *cell/10, func(g int, op func(context.Context) error) (float64, string) {
+		c.ConfigResetStat(ctx)
+		d := *cell / 2
+		grants := opsPerSecond(ctx, g, d, op) * d.Seconds()
+		usec, calls := scriptUsec(ctx, c)
+		return usec / grants, fmt.Sprintf("%.2f (%.3f)", usec/grants, float64(calls)/grants)
+	})
 	var ts []target
 	peerName := "redis_rate v10 Allow (GCRA)"
 	for _, name := range []string{"ratelimit Acquire", "ratelimit TryAcquire"} {

@@ -77,6 +77,31 @@ func grantedPath(c *goredis.Client, prefix string) []benchOp {
 	}
 }
 
+// table prints a table of rows by goroutine counts, headed first, and
+// returns its figures by row name and goroutine count. Each cell makes its
+// operation afresh, warms it up for warm (the script cache, the pool), then
+// measure gives the figure and how to print it.
+func table(ctx context.Context, first string, rows []benchOp, warm time.Duration,
+	measure func(g int, op func(context.Context) error) (float64, string)) map[string]map[int]float64 {
+	fmt.Printf("| %s | 1 goroutine | 16 goroutines | 64 goroutines |\n", first)
+	fmt.Println("| --- | --- | --- | --- |")
+	figures := map[string]map[int]float64{}
+	for _, r := range rows {
+		figures[r.name] = map[int]float64{}
+		fmt.Printf("| %s |", r.name)
+		for _, g := range goroutines {
+			op := r.op(g)
+			opsPerSecond(ctx, g, warm, op)
+			f, text := measure(g, op)
+			figures[r.name][g] = f
+			fmt.Printf(" %s |", text)
+		}
+		fmt.Println()
+	}
+	fmt.Println()
+	return figures
+}
+
 func runThroughput(ctx context.Context, c *goredis.Client) []target {
 	ping := benchOp{"PING", func(int) func(context.Context) error {
 		return func(ctx context.Context) error { return c.Ping(ctx).Err() }
@@ -89,22 +114,10 @@ func runThroughput(ctx context.Context, c *goredis.Client) []target {
 	rows = append(rows, noCoalescing)
 	fmt.Println("## Throughput on the granted path (one key, ops/s)")
 	fmt.Println()
-	fmt.Println("| operation | 1 goroutine | 16 goroutines | 64 goroutines |")
-	fmt.Println("| --- | --- | --- | --- |")
-	results := map[string]map[int]float64{}
-	for _, r := range rows {
-		results[r.name] = map[int]float64{}
-		fmt.Printf("| %s |", r.name)
-		for _, g := range goroutines {
-			op := r.op(g)
-			opsPerSecond(ctx, g, *cell/5, op) // warm up: script cache, pool
-			ops := opsPerSecond(ctx, g, *cell, op)
-			results[r.name][g] = ops
-			fmt.Printf(" %.1fk/s |", ops/1000)
-		}
-		fmt.Println()
-	}
-	fmt.Println()
+	results := table(ctx, "operation", rows, *cell/5, func(g int, op func(context.Context) error) (float64, string) {
+		ops := opsPerSecond(ctx, g, *cell, op)
+		return ops, fmt.Sprintf("%.1fk/s", ops/1000)
+	})
 	var ts []target
 	for _, name := range []string{"ratelimit Acquire", "ratelimit TryAcquire"} {
 		vsPeer := results[name][1] / results["redis_rate v10 Allow (GCRA)"][1]
