@@ -304,7 +304,8 @@ func mayHaveRun(err error) bool {
 }
 
 // forgetFor bounds how long a failed call's give-backs keep trying: as
-// long as window.lua remembers a request's id (20s past its grant).
+// long as the key is sure to live after recording a request's id (20s; it
+// keeps the ids of its last 64 grants).
 const forgetFor = 20 * time.Second
 
 // forget gives back whatever the requests of a failed call were granted, by
@@ -337,11 +338,7 @@ func (l *Limiter) forget(ctx context.Context, asks []ask) {
 func (l *Limiter) cancel(ctx context.Context, id string, n int, at int64) error {
 	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), l.opts.cancelTimeout)
 	defer stop()
-	return l.cancelRun(cctx, id, n, at)
-}
-
-func (l *Limiter) cancelRun(ctx context.Context, id string, n int, at int64) error {
-	vals, err := script.Run(ctx, l.client, l.keys, "cancel", id, n, strconv.FormatInt(at, 10)).Int64Slice()
+	vals, err := script.Run(cctx, l.client, l.keys, "cancel", id, n, strconv.FormatInt(at, 10)).Int64Slice()
 	if err != nil {
 		return l.errorf("give back n=%d at %d: %w", n, at, err)
 	}
