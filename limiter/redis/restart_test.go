@@ -51,19 +51,13 @@ func drive(t *testing.T, rs []*replica, first int, d time.Duration) {
 		_, err := rs[first].l.TryAcquire(ctx, 1)
 		require.NoError(t, err, "the first call after the restart")
 	}
-	var wg sync.WaitGroup
-	for _, r := range rs {
-		for range 2 {
-			wg.Go(func() {
-				for ctx.Err() == nil {
-					if err := r.l.Acquire(ctx, 1); err != nil && ctx.Err() == nil {
-						time.Sleep(20 * time.Millisecond) // Redis is still coming back
-					}
-				}
-			})
-		}
+	var waits []func() int64
+	for _, r := range rs { // a failed call (Redis still coming back) pauses its goroutine 20ms
+		waits = append(waits, grants.Drive(ctx, 2, func(ctx context.Context) error { return r.l.Acquire(ctx, 1) }))
 	}
-	wg.Wait()
+	for _, wait := range waits {
+		wait()
+	}
 }
 
 // restartEmpty kills the server and starts it again with no data, and
