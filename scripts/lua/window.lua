@@ -647,9 +647,12 @@ if op == 'reserve' then
   -- with no freed slot to take (0: not two). Served one at a time, each
   -- would be granted at from (or refused by its own max_wait), so the run
   -- is served at once and recorded as one entry: a coalesced batch costs
-  -- one bisection, not one per request.
+  -- one bisection, not one per request. unfit is the least n this call
+  -- found not to fit at from: as units are only added, no run of it or
+  -- more can fit any more, and a queueing batch is not searched again.
+  local unfit = H32
   local function run_at(i)
-    if retry then return 0 end
+    if retry or tonumber(ARGV[4 * i + 1]) >= unfit then return 0 end
     local m, n = 1, ARGV[4 * i + 1]
     while i + m <= k and ARGV[4 * (i + m) + 1] == n do m = m + 1 end
     n = tonumber(n)
@@ -711,6 +714,7 @@ if op == 'reserve' then
         if not at then
           at = now
           for _, q in ipairs(quotas) do at = after_latest(q, at, n) end
+          if at > from then unfit = min(unfit, n) end
         end
         if max_wait < 0 or at - now <= max_wait then
           granted = 1
