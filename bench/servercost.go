@@ -13,13 +13,14 @@ import (
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 )
 
-// scriptUsec returns the server's time spent in scripts (EVALSHA and EVAL,
-// µs) and their calls since the last CONFIG RESETSTAT.
+// scriptUsec returns the server's time spent in scripts and functions
+// (EVALSHA, EVAL and FCALL, µs) and their calls since the last CONFIG
+// RESETSTAT.
 func scriptUsec(ctx context.Context, c *goredis.Client) (usec float64, calls int64) {
 	info, _ := c.Info(ctx, "commandstats").Result()
 	for line := range strings.Lines(info) {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval" && name != "cmdstat_fcall") {
 			continue
 		}
 		for field := range strings.SplitSeq(rest, ",") {

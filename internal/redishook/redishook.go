@@ -16,9 +16,10 @@ type Counter struct {
 	n     atomic.Int64
 }
 
-// Scripts returns a Counter of EVAL and EVALSHA calls.
+// Scripts returns a Counter of script and function calls: EVAL, EVALSHA
+// and FCALL.
 func Scripts() *Counter {
-	return &Counter{Match: func(name string) bool { return name == "evalsha" || name == "eval" }}
+	return &Counter{Match: func(name string) bool { return name == "evalsha" || name == "eval" || name == "fcall" }}
 }
 
 // Load returns how many commands were counted.

@@ -19,13 +19,30 @@ import (
 // pause channel, and exactly the commands its script and client use.
 const aclRule = "on >s3cret ~ratelimit:* &ratelimit:pause -@all +evalsha +eval +script|load +time +getrange +setrange +set +pexpire +publish +subscribe +ping +hello +type"
 
+// aclFunctions is what the README adds to it to let the limiter run
+// window.lua as a function: FCALL, and FUNCTION LOAD unless an operator
+// loads the library (see the README).
+const aclFunctions = " +fcall +function|load"
+
 func TestLeastPrivilegeACLSufficesAndConfines(t *testing.T) {
+	for _, tc := range []struct {
+		name, rule string
+		functions  bool
+	}{
+		{"scripts", aclRule, false},
+		{"functions", aclRule + aclFunctions, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { leastPrivilege(t, tc.rule, tc.functions) })
+	}
+}
+
+func leastPrivilege(t *testing.T, rule string, functions bool) {
 	srv := redistest.Start(t)
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
 	defer admin.Close()
 	ctx := t.Context()
 	args := []any{"ACL", "SETUSER", "limiter"}
-	for _, word := range strings.Fields(aclRule) {
+	for _, word := range strings.Fields(rule) {
 		args = append(args, word)
 	}
 	require.NoError(t, admin.Do(ctx, args...).Err())
@@ -55,6 +72,11 @@ func TestLeastPrivilegeACLSufficesAndConfines(t *testing.T) {
 	cctx, stop := context.WithCancel(ctx)
 	go func() { time.Sleep(50 * time.Millisecond); stop() }()
 	assert.ErrorIs(t, l.Acquire(cctx, 2), context.Canceled, "giving back works")
+
+	fcalls, evals := commandCalls(t, admin, "fcall"), commandCalls(t, admin, "evalsha")
+	t.Logf("figures: %d FCALL and %d EVALSHA calls", fcalls, evals)
+	assert.Equal(t, functions, fcalls > 0, "run as a function")
+	assert.Equal(t, functions, evals == 0, "run as a script")
 
 	// And nothing else.
 	for _, err := range []error{

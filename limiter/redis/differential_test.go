@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -40,23 +41,45 @@ func TestLuaAndGoAgree(t *testing.T) {
 			t.Run(fmt.Sprintf("miniredis/%s/seed%d", shape.name, seed), func(t *testing.T) {
 				m := miniredis.RunT(t)
 				base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-				agree(t, newClient(t, m.Addr()), []string{"{q}a", "{q}b"}[:len(shape.keys)], shape.keys, seed, 1, func(now int64) { m.SetTime(base.Add(time.Duration(now) * time.Microsecond)) })
+				c := newClient(t, m.Addr())
+				agree(t, c, evalOn(c), []string{"{q}a", "{q}b"}[:len(shape.keys)], shape.keys, seed, 1, func(now int64) { m.SetTime(base.Add(time.Duration(now) * time.Microsecond)) })
 			})
 		}
 	}
-	addr := redistest.Addr(t)
+	c := newClient(t, redistest.Addr(t))
+	// The same code as a function library, which the limiter runs where
+	// Redis has functions (Redis 7 and later).
+	require.NoError(t, c.FunctionLoadReplace(t.Context(), lua.Library).Err())
+	fcall := func(ctx context.Context, keys []string, args ...any) *goredis.Cmd {
+		return c.FCall(ctx, lua.Function, keys, args...)
+	}
 	for _, shape := range shapes {
-		t.Run("redis-server/"+shape.name, func(t *testing.T) {
-			// Windows 20 times longer: the real clock slides them during the run.
-			keys := make([][]window.Limit, len(shape.keys))
-			for i, limits := range shape.keys {
-				for _, l := range limits {
-					keys[i] = append(keys[i], window.Limit{Requests: l.Requests, Window: 20 * l.Window})
+		for _, way := range []struct {
+			name string
+			run  runFunc
+		}{{"script", evalOn(c)}, {"function", fcall}} {
+			t.Run("redis-server/"+way.name+"/"+shape.name, func(t *testing.T) {
+				// Windows 20 times longer: the real clock slides them during the run.
+				keys := make([][]window.Limit, len(shape.keys))
+				for i, limits := range shape.keys {
+					for _, l := range limits {
+						keys[i] = append(keys[i], window.Limit{Requests: l.Requests, Window: 20 * l.Window})
+					}
 				}
-			}
-			key := redistest.Key(t)
-			agree(t, newClient(t, addr), []string{"{" + key + "}a", "{" + key + "}b"}[:len(keys)], keys, 7, 20, nil)
-		})
+				key := redistest.Key(t)
+				agree(t, c, way.run, []string{"{" + key + "}a", "{" + key + "}b"}[:len(keys)], keys, 7, 20, nil)
+			})
+		}
+	}
+}
+
+// runFunc runs one operation of window.lua.
+type runFunc func(ctx context.Context, keys []string, args ...any) *goredis.Cmd
+
+// evalOn runs window.lua as a script on c.
+func evalOn(c *goredis.Client) runFunc {
+	return func(ctx context.Context, keys []string, args ...any) *goredis.Cmd {
+		return c.Eval(ctx, lua.Window, keys, args...)
 	}
 }
 
@@ -122,7 +145,7 @@ func (g *twin) reserve(now int64, n int, maxWait int64) (granted bool, at int64,
 // when set, moves the server's clock to a time (µs from the start) before
 // each step; without it the server's own clock runs and each reply's time
 // drives the twin. scale stretches the clock steps.
-func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Limit, seed uint64, scale int64, setClock func(now int64)) {
+func agree(t *testing.T, c *goredis.Client, run runFunc, keys []string, limits [][]window.Limit, seed uint64, scale int64, setClock func(now int64)) {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	g := &twin{limits: limits, pause: make([]int64, len(keys)), heard: make([]int64, len(keys))}
 	for range keys {
@@ -197,7 +220,7 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 			h := held[i]
 			held = append(held[:i], held[i+1:]...)
 			for try := range 1 + rng.IntN(2) {
-				got, err := c.Eval(ctx, lua.Window, keys, "cancel", h.id, h.n, h.at).Int64Slice()
+				got, err := run(ctx, keys, "cancel", h.id, h.n, h.at).Int64Slice()
 				require.NoError(t, err)
 				removed, now := 0, got[2]
 				if try == 0 { // the second time, window.lua knows the id no more
@@ -216,7 +239,7 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 			continue
 		case op == 8: // a pause, heard by the caller
 			d := tightest.Window * int64(1+rng.IntN(3)) / 2
-			vals, err := c.Eval(ctx, lua.Window, keys, append([]any{"pause", d}, limitArgs(false)...)...).Int64Slice()
+			vals, err := run(ctx, keys, append([]any{"pause", d}, limitArgs(false)...)...).Int64Slice()
 			require.NoError(t, err)
 			for i, w := range g.ws { // a pause writes the keys: what no window needs is dropped
 				w.Prepare(vals[0], window.Widest(limits[i]), window.Tick(limits[i], true), true)
@@ -256,7 +279,7 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 				args = append(args, a.id, a.n, a.maxWait, map[bool]int{true: 1, false: 0}[a.want])
 			}
 			args = append(args, limitArgs(true)...)
-			vals, err := c.Eval(ctx, lua.Window, keys, args...).Int64Slice()
+			vals, err := run(ctx, keys, args...).Int64Slice()
 			require.NoError(t, err)
 			now := vals[2] - vals[1]
 			last = now
@@ -272,7 +295,7 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 		var id [8]byte
 		binary.BigEndian.PutUint64(id[:], nextID)
 		args := append([]any{"reserve", g.seen, 1, string(id[:]), n, maxWait, 1}, limitArgs(true)...)
-		vals, err := c.Eval(ctx, lua.Window, keys, args...).Int64Slice()
+		vals, err := run(ctx, keys, args...).Int64Slice()
 		require.NoError(t, err)
 		now := vals[2] - vals[1] // the server's time for this step: at - wait
 		last = now
@@ -286,7 +309,7 @@ func agree(t *testing.T, c *goredis.Client, keys []string, limits [][]window.Lim
 			require.Equal(t, []int{g.ws[0].Len(), g.ws[0].Held()}, []int{ents, held}, "step %d: entries and units held", step)
 		}
 		if rng.IntN(6) == 0 { // the client retries the call: the same answer, nothing recorded
-			again, err := c.Eval(ctx, lua.Window, keys, args...).Int64Slice()
+			again, err := run(ctx, keys, args...).Int64Slice()
 			require.NoError(t, err)
 			if ok {
 				require.Equal(t, []int64{1, at - (again[2] - again[1]), at}, again[:3], "step %d: a retried grant", step)

@@ -29,7 +29,7 @@ func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
 	for _, arg := range l.limitArg {
 		args = append(args, arg...)
 	}
-	vals, err := script.Run(ctx, l.client, l.keys, args...).Int64Slice()
+	vals, err := l.script.run(ctx, l.keys, args...).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("limiter/redis: pause key %q: %w", l.keys[0], err)
 	}

@@ -27,19 +27,14 @@ import (
 	"github.com/descope-mgmt/ratelimit/internal/option"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/internal/acquire"
-	"github.com/descope-mgmt/ratelimit/scripts/lua"
 )
-
-// script runs with EVALSHA and falls back to EVAL on NOSCRIPT, so a
-// SCRIPT FLUSH or a restarted server costs one extra round trip, not an error.
-var script = goredis.NewScript(lua.Window)
 
 // Limiter is a sliding-window limiter whose state lives in Redis. Every
 // Limiter on the same key and server shares one quota, first come, first
 // served. It is safe for concurrent use. Create one with [New] or
 // [NewComposite].
 type Limiter struct {
-	client   goredis.Scripter
+	script   *runner
 	quotas   []limiter.Quota
 	keys     []string
 	limitArg [][]any // each key's limits as window.lua reads them: count, then requests and window µs
@@ -91,7 +86,7 @@ func NewComposite(client goredis.Scripter, quotas []limiter.Quota, opts ...Optio
 	if len(quotas) == 0 {
 		return nil, fmt.Errorf("%w: no quotas", limiter.ErrInvalidConfig)
 	}
-	l := &Limiter{client: client, quotas: acquire.CloneQuotas(quotas), opts: defaultOptions()}
+	l := &Limiter{script: newRunner(client), quotas: acquire.CloneQuotas(quotas), opts: defaultOptions()}
 	seen := map[string]bool{}
 	for _, q := range quotas {
 		if q.Key == "" {
@@ -153,11 +148,13 @@ func (l *Limiter) Quotas() []limiter.Quota { return acquire.CloneQuotas(l.quotas
 // Keys returns the Redis key of every quota, in the order given.
 func (l *Limiter) Keys() []string { return slices.Clone(l.keys) }
 
-// Load loads the script into the server (every master of a cluster), so the
-// first grants need no EVAL fallback, and reports whether Redis answers.
-// Calling it is optional: a missing script is loaded on first use.
+// Load loads window.lua into the server (every master of a cluster): as a
+// function library where the server has functions and the client may load
+// them, else as a script. The first grants then need no extra round trip
+// to load it, and Load reports whether Redis answers. Calling it is
+// optional: what is missing is loaded on first use.
 func (l *Limiter) Load(ctx context.Context) error {
-	if err := script.Load(ctx, l.client).Err(); err != nil {
+	if err := l.script.load(ctx); err != nil {
 		return l.errorf("load script: %w", err)
 	}
 	return nil
@@ -254,7 +251,7 @@ func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, er
 		args = append(args, a.id, a.n, mw, want)
 	}
 	args = l.limits(args)
-	vals, err := script.Run(ctx, l.client, l.keys, args...).Int64Slice()
+	vals, err := l.script.run(ctx, l.keys, args...).Int64Slice()
 	if err != nil {
 		if mayHaveRun(err) {
 			go l.forget(ctx, asks)
@@ -338,7 +335,7 @@ func (l *Limiter) forget(ctx context.Context, asks []ask) {
 func (l *Limiter) cancel(ctx context.Context, id string, n int, at int64) error {
 	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), l.opts.cancelTimeout)
 	defer stop()
-	vals, err := script.Run(cctx, l.client, l.keys, "cancel", id, n, strconv.FormatInt(at, 10)).Int64Slice()
+	vals, err := l.script.run(cctx, l.keys, "cancel", id, n, strconv.FormatInt(at, 10)).Int64Slice()
 	if err != nil {
 		return l.errorf("give back n=%d at %d: %w", n, at, err)
 	}

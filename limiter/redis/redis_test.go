@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/descope-mgmt/ratelimit/internal/redishook"
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	"github.com/descope-mgmt/ratelimit/limiter/limitertest"
@@ -70,6 +71,20 @@ func TestConformanceRedisServer(t *testing.T) {
 
 func TestConformanceRedisCluster(t *testing.T) {
 	nodes := redistest.Cluster(t, 3)
+	// Once the (parallel) cases are done: window.lua ran as a function on
+	// every master, loaded on each.
+	var admins []*goredis.Client
+	for _, n := range nodes {
+		admins = append(admins, newClient(t, n.Addr))
+	}
+	t.Cleanup(func() {
+		for _, c := range admins {
+			fcalls, evals := commandCalls(t, c, "fcall"), commandCalls(t, c, "evalsha")+commandCalls(t, c, "eval")
+			t.Logf("figures: %s: %d FCALL, %d EVAL and EVALSHA calls", c.Options().Addr, fcalls, evals)
+			assert.Positive(t, fcalls, "FCALL on %s", c.Options().Addr)
+			assert.Zero(t, evals, "scripts on %s", c.Options().Addr)
+		}
+	})
 	conformance(t, func(t *testing.T) goredis.UniversalClient { return redistest.ClusterClient(t, nodes) })
 }
 
@@ -108,30 +123,56 @@ func TestTimeComesFromTheServer(t *testing.T) {
 	assert.True(t, d.Allowed, "a minute later on the server's clock")
 }
 
-func TestSurvivesScriptFlush(t *testing.T) {
+// window.lua runs as a function where Redis has functions (redis-server 7)
+// and as a script where it has not (miniredis, like Redis 6). Code flushed
+// from the server (FUNCTION FLUSH, SCRIPT FLUSH, a restart) is loaded
+// again by the next call, and the key's state is kept.
+func TestSurvivesFlushedCode(t *testing.T) {
 	for _, srv := range []struct {
-		name string
-		addr func(t *testing.T) string
+		name      string
+		addr      func(t *testing.T) string
+		functions bool
 	}{
-		// SCRIPT FLUSH on a shared server would affect others: both servers
+		// Flushing a shared server's code would affect others: both servers
 		// here are this test's own.
-		{"miniredis", func(t *testing.T) string { return miniredis.RunT(t).Addr() }},
-		{"redis-server", func(t *testing.T) string { return redistest.Start(t).Addr }}, // even with REDIS_ADDR
+		{"miniredis", func(t *testing.T) string { return miniredis.RunT(t).Addr() }, false},
+		{"redis-server", func(t *testing.T) string { return redistest.Start(t).Addr }, true}, // even with REDIS_ADDR
 	} {
 		t.Run(srv.name, func(t *testing.T) {
 			c := goredis.NewClient(&goredis.Options{Addr: srv.addr(t)})
 			t.Cleanup(func() { _ = c.Close() })
-			l, err := redislimiter.New(c, "flushed", limiter.PerHour(3))
+			fcalls := &redishook.Counter{Match: func(name string) bool { return name == "fcall" }}
+			evals := &redishook.Counter{Match: func(name string) bool { return name == "evalsha" || name == "eval" }}
+			c.AddHook(fcalls)
+			c.AddHook(evals)
+			l, err := redislimiter.New(c, "flushed", limiter.PerHour(4))
 			require.NoError(t, err)
 			ctx := t.Context()
 			require.NoError(t, l.Acquire(ctx, 1))
 			require.NoError(t, c.ScriptFlush(ctx).Err())
+			if srv.functions {
+				require.NoError(t, c.FunctionFlush(ctx).Err())
+			}
 			loaded, err := c.ScriptExists(ctx, fmt.Sprintf("%x", sha1.Sum([]byte(lua.Window)))).Result()
 			require.NoError(t, err)
 			require.Equal(t, []bool{false}, loaded, "the script is gone")
-			d, err := l.TryAcquire(ctx, 1)
-			require.NoError(t, err)
-			assert.Equal(t, limiter.Decision{Allowed: true, Remaining: 1}, d, "EVALSHA falls back to EVAL and keeps the state")
+			for want := 2; want >= 1; want-- {
+				d, err := l.TryAcquire(ctx, 1)
+				require.NoError(t, err)
+				assert.Equal(t, limiter.Decision{Allowed: true, Remaining: want}, d, "the code is loaded again and the state kept")
+			}
+			if srv.functions {
+				libs, err := c.FunctionList(ctx, goredis.FunctionListQuery{LibraryNamePattern: lua.Function}).Result()
+				require.NoError(t, err)
+				require.Len(t, libs, 1, "the library is loaded")
+				assert.Zero(t, evals.Load(), "never run as a script")
+				// Each flush costs one call that finds no function: the first
+				// grant, and the first after the flush.
+				assert.EqualValues(t, 3+2, fcalls.Load(), "FCALL for every grant, and again after each load")
+			} else {
+				assert.EqualValues(t, 1, fcalls.Load(), "FCALL tried once, then the script for good")
+				assert.GreaterOrEqual(t, evals.Load(), int64(3), "a script call for every grant")
+			}
 		})
 	}
 }

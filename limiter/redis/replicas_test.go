@@ -162,19 +162,23 @@ func TestReplicasShareOneQuota(t *testing.T) {
 	assert.LessOrEqual(t, grants.Spread(perReplica), 2*workers, "replica shares: at most two grants per waiting goroutine")
 }
 
-// scriptCalls returns how many EVAL and EVALSHA calls the server has run.
+// scriptCalls returns how many EVAL, EVALSHA and FCALL calls the server has
+// run.
 func scriptCalls(t *testing.T, c *goredis.Client) int {
-	info, err := c.Info(t.Context(), "commandstats").Result()
+	return commandCalls(t, c, "eval") + commandCalls(t, c, "evalsha") + commandCalls(t, c, "fcall")
+}
+
+// commandCalls returns how many calls of the command the server has run
+// (INFO commandstats). It may run in a cleanup, once t.Context has ended.
+func commandCalls(t *testing.T, c *goredis.Client, name string) int {
+	info, err := c.Info(context.Background(), "commandstats").Result()
 	require.NoError(t, err)
-	total := 0
 	for line := range strings.Lines(info) {
-		for _, cmd := range []string{"cmdstat_eval:", "cmdstat_evalsha:"} {
-			if rest, ok := strings.CutPrefix(line, cmd); ok {
-				var n int
-				_, _ = fmt.Sscanf(rest, "calls=%d", &n)
-				total += n
-			}
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"+name+":"); ok {
+			var n int
+			_, _ = fmt.Sscanf(rest, "calls=%d", &n)
+			return n
 		}
 	}
-	return total
+	return 0
 }

@@ -49,7 +49,7 @@ func (l *Limiter) Status(ctx context.Context) (Status, error) {
 	for _, arg := range l.limitArg {
 		args = append(args, arg...)
 	}
-	st, _, err := readStatus(ctx, l.client, l.keys, args)
+	st, _, err := readStatus(ctx, l.script, l.keys, args)
 	if err != nil {
 		return Status{}, l.errorf("status: %w", err)
 	}
@@ -61,7 +61,7 @@ func (l *Limiter) Status(ctx context.Context) (Status, error) {
 // without knowing its limit. It fails with an error matching [ErrNoQuota]
 // if the key does not exist, and [ErrNotAQuota] if it holds other data.
 func ReadStatus(ctx context.Context, client goredis.Scripter, key string) (Status, error) {
-	st, exists, err := readStatus(ctx, client, []string{key}, []any{0})
+	st, exists, err := readStatus(ctx, newRunner(client), []string{key}, []any{0})
 	switch {
 	case err != nil:
 		return Status{}, scriptError(fmt.Errorf("limiter/redis: key %q: status: %w", key, err))
@@ -72,8 +72,8 @@ func ReadStatus(ctx context.Context, client goredis.Scripter, key string) (Statu
 }
 
 // readStatus runs window.lua's status and keeps the binding limit.
-func readStatus(ctx context.Context, client goredis.Scripter, keys []string, limitArg []any) (st Status, exists bool, err error) {
-	vals, err := script.Run(ctx, client, keys, append([]any{"status"}, limitArg...)...).Int64Slice()
+func readStatus(ctx context.Context, r *runner, keys []string, limitArg []any) (st Status, exists bool, err error) {
+	vals, err := r.run(ctx, keys, append([]any{"status"}, limitArg...)...).Int64Slice()
 	if err != nil {
 		return Status{}, false, err
 	}

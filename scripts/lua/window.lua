@@ -46,7 +46,7 @@
 -- anything else is never read as a quota nor overwritten: "not a quota".
 --
 -- KEYS: the quota keys (on a Redis Cluster they must share a hash tag).
--- ARGV[1] is the operation:
+-- argv[1] is the operation:
 --
 --   reserve seen k {id n max_wait want_remaining} x k {L R1 W1 ... RL WL P K} x keys
 --     seen is the latest grant time (µs) the caller holds, 0 if none; K the
@@ -107,63 +107,69 @@ local MAGIC = 'rlwin\0\0\3'
 local M32, H32 = 4294967296, 2147483648
 local NOT_QUOTA = 'window.lua: not a quota: '
 
-local byte, char, sub, rep = string.byte, string.char, string.sub, string.rep
-local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
+local keys, argv -- this call's KEYS and ARGV (see run)
 
+-- The libraries, bound at the first call: code that FUNCTION LOAD runs
+-- cannot reach them yet (see the end of this file).
+local byte, char, sub, rep, floor, ceil, max, min
 -- Big-endian unsigned numbers: struct (C) where Redis has it, plain Lua
 -- where it does not (miniredis); the same bytes either way. The header's
 -- fields are its format (c8: the magic); pair reads two 4-byte numbers (an
 -- entry, a freed slot), grant a record's time and units.
 local HFMT = '>c8I4I8I4I8I8BBBBBBBBI4I4I4I8I4I4I4I4I8I4I8I4I8I4I8'
-local struct = rawget(_G, 'struct')
 local unpack_header, pack_header, pair, ppair, grant, precord
-if struct then
-  local pk, up = struct.pack, struct.unpack
-  unpack_header = function(s) return { up(HFMT, s) } end
-  pack_header = function(h) return pk(HFMT, unpack(h)) end
-  pair = function(s, i) return up('>I4I4', s, i) end
-  ppair = function(a, b) return pk('>I4I4', a % M32, b % M32) end
-  grant = function(s, i) return up('>I8I4', s, i) end
-  precord = function(id, at, n) return pk('>c8I8I4', id, at, n) end
-else
-  local function u32(s, i)
-    local a, b, c, d = byte(s, i, i + 3)
-    return ((a * 256 + b) * 256 + c) * 256 + d
-  end
-  local function p32(v)
-    v = v % M32
-    local d = v % 256; v = (v - d) / 256
-    local c = v % 256; v = (v - c) / 256
-    local b = v % 256
-    return char((v - b) / 256, b, c, d)
-  end
-  local widths = {}
-  for w in string.gmatch(HFMT, '%a%d?') do widths[#widths + 1] = w == 'B' and 1 or tonumber(sub(w, 2)) end
-  unpack_header = function(s)
-    local h, o = { sub(s, 1, 8) }, 9
-    for j = 2, #widths do
-      local w = widths[j]
-      if w == 1 then h[j] = byte(s, o)
-      elseif w == 4 then h[j] = u32(s, o)
-      else h[j] = u32(s, o) * M32 + u32(s, o + 4) end
-      o = o + w
+local function bind()
+  byte, char, sub, rep = string.byte, string.char, string.sub, string.rep
+  floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
+  local struct = rawget(_G, 'struct')
+  if struct then
+    local pk, up = struct.pack, struct.unpack
+    unpack_header = function(s) return { up(HFMT, s) } end
+    pack_header = function(h) return pk(HFMT, unpack(h)) end
+    pair = function(s, i) return up('>I4I4', s, i) end
+    ppair = function(a, b) return pk('>I4I4', a % M32, b % M32) end
+    grant = function(s, i) return up('>I8I4', s, i) end
+    precord = function(id, at, n) return pk('>c8I8I4', id, at, n) end
+  else
+    local function u32(s, i)
+      local a, b, c, d = byte(s, i, i + 3)
+      return ((a * 256 + b) * 256 + c) * 256 + d
     end
-    return h
-  end
-  pack_header = function(h)
-    local parts = { h[1] }
-    for j = 2, #widths do
-      local w, v = widths[j], h[j]
-      if w == 1 then parts[j] = char(v)
-      elseif w == 4 then parts[j] = p32(v)
-      else parts[j] = p32(floor(v / M32)) .. p32(v % M32) end
+    local function p32(v)
+      v = v % M32
+      local d = v % 256; v = (v - d) / 256
+      local c = v % 256; v = (v - c) / 256
+      local b = v % 256
+      return char((v - b) / 256, b, c, d)
     end
-    return table.concat(parts)
+    local widths = {}
+    for w in string.gmatch(HFMT, '%a%d?') do widths[#widths + 1] = w == 'B' and 1 or tonumber(sub(w, 2)) end
+    unpack_header = function(s)
+      local h, o = { sub(s, 1, 8) }, 9
+      for j = 2, #widths do
+        local w = widths[j]
+        if w == 1 then h[j] = byte(s, o)
+        elseif w == 4 then h[j] = u32(s, o)
+        else h[j] = u32(s, o) * M32 + u32(s, o + 4) end
+        o = o + w
+      end
+      return h
+    end
+    pack_header = function(h)
+      local parts = { h[1] }
+      for j = 2, #widths do
+        local w, v = widths[j], h[j]
+        if w == 1 then parts[j] = char(v)
+        elseif w == 4 then parts[j] = p32(v)
+        else parts[j] = p32(floor(v / M32)) .. p32(v % M32) end
+      end
+      return table.concat(parts)
+    end
+    pair = function(s, i) return u32(s, i), u32(s, i + 4) end
+    ppair = function(a, b) return p32(a) .. p32(b) end
+    grant = function(s, i) return u32(s, i) * M32 + u32(s, i + 4), u32(s, i + 8) end
+    precord = function(id, at, n) return id .. p32(floor(at / M32)) .. p32(at % M32) .. p32(n) end
   end
-  pair = function(s, i) return u32(s, i), u32(s, i + 4) end
-  ppair = function(a, b) return p32(a) .. p32(b) end
-  grant = function(s, i) return u32(s, i) * M32 + u32(s, i + 4), u32(s, i + 8) end
-  precord = function(id, at, n) return id .. p32(floor(at / M32)) .. p32(at % M32) .. p32(n) end
 end
 
 -- The tick a quota with these limits is kept at (see the header).
@@ -351,19 +357,19 @@ local function store_limits(q, now)
 end
 
 -- Reads each key's limits (and, with pauses, the caller's known pause end)
--- from ARGV at a; returns the quotas.
+-- from argv at a; returns the quotas.
 local function load_all(a, min_requests, writable, pauses)
   local quotas = {}
-  for i, key in ipairs(KEYS) do
-    local count = tonumber(ARGV[a])
+  for i, key in ipairs(keys) do
+    local count = tonumber(argv[a])
     if not count or (writable and count < 1) then
-      return nil, 'window.lua: key ' .. key .. ' wants its limits, got ' .. tostring(ARGV[a])
+      return nil, 'window.lua: key ' .. key .. ' wants its limits, got ' .. tostring(argv[a])
     end
     local limits = {}
     for j = 1, count do
-      local r, w = tonumber(ARGV[a + 2 * j - 1]), tonumber(ARGV[a + 2 * j])
+      local r, w = tonumber(argv[a + 2 * j - 1]), tonumber(argv[a + 2 * j])
       if not r or not w or r < 1 or w < 1 or r >= H32 or w >= 2 ^ 52 then
-        return nil, 'window.lua: bad limit ' .. tostring(ARGV[a + 2 * j - 1]) .. '/' .. tostring(ARGV[a + 2 * j]) .. ' for key ' .. key .. ', want 1 <= requests < 2^31 and 1 <= window µs < 2^52'
+        return nil, 'window.lua: bad limit ' .. tostring(argv[a + 2 * j - 1]) .. '/' .. tostring(argv[a + 2 * j]) .. ' for key ' .. key .. ', want 1 <= requests < 2^31 and 1 <= window µs < 2^52'
       end
       if r < min_requests then
         return nil, 'window.lua: n=' .. min_requests .. ' exceeds limit ' .. r .. ' for key ' .. key
@@ -374,7 +380,7 @@ local function load_all(a, min_requests, writable, pauses)
     local q, err = load(key)
     if not q then return nil, err end
     if pauses then
-      q.heard, q.known = tonumber(ARGV[a]) or 0, tonumber(ARGV[a + 1]) or 0
+      q.heard, q.known = tonumber(argv[a]) or 0, tonumber(argv[a + 1]) or 0
       a = a + 2
     end
     if count == 0 and not writable then limits = q.stored end
@@ -582,20 +588,16 @@ local function write(q, now)
   end
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local op = ARGV[1]
-
-if op == 'reserve' then
-  local seen, k = tonumber(ARGV[2]), tonumber(ARGV[3])
+local function reserve(now)
+  local seen, k = tonumber(argv[2]), tonumber(argv[3])
   if not seen or not k or k < 1 then
-    return redis.error_reply('window.lua: reserve wants seen and a count of requests >= 1, got ' .. tostring(ARGV[2]) .. ' ' .. tostring(ARGV[3]))
+    return redis.error_reply('window.lua: reserve wants seen and a count of requests >= 1, got ' .. tostring(argv[2]) .. ' ' .. tostring(argv[3]))
   end
   local most, ids = 0, false
   for i = 1, k do
-    local id, n, max_wait = ARGV[4 * i], tonumber(ARGV[4 * i + 1]), tonumber(ARGV[4 * i + 2])
+    local id, n, max_wait = argv[4 * i], tonumber(argv[4 * i + 1]), tonumber(argv[4 * i + 2])
     if not n or n < 1 or n >= H32 or not max_wait or (id ~= '-' and #id ~= 8) then
-      return redis.error_reply('window.lua: reserve wants an 8-byte id or -, n >= 1 and max_wait, got ' .. tostring(ARGV[4 * i + 1]) .. ' ' .. tostring(ARGV[4 * i + 2]))
+      return redis.error_reply('window.lua: reserve wants an 8-byte id or -, n >= 1 and max_wait, got ' .. tostring(argv[4 * i + 1]) .. ' ' .. tostring(argv[4 * i + 2]))
     end
     most, ids = max(most, n), ids or id ~= '-'
   end
@@ -623,7 +625,7 @@ if op == 'reserve' then
   -- records (the first is always recorded, n 0 when refused; the others
   -- when granted).
   local q1, out = quotas[1], {}
-  local id1 = ARGV[4] ~= '-' and ARGV[4] or nil
+  local id1 = argv[4] ~= '-' and argv[4] or nil
   local retry = id1 and find_id(sub(q1.calls, 1, q1.ncall * 8), id1, 8)
   if ids and not retry then ring_room(q1, k, now) end
   if id1 and not retry then
@@ -652,9 +654,9 @@ if op == 'reserve' then
   -- more can fit any more, and a queueing batch is not searched again.
   local unfit = H32
   local function run_at(i)
-    if retry or tonumber(ARGV[4 * i + 1]) >= unfit then return 0 end
-    local m, n = 1, ARGV[4 * i + 1]
-    while i + m <= k and ARGV[4 * (i + m) + 1] == n do m = m + 1 end
+    if retry or tonumber(argv[4 * i + 1]) >= unfit then return 0 end
+    local m, n = 1, argv[4 * i + 1]
+    while i + m <= k and argv[4 * (i + m) + 1] == n do m = m + 1 end
     n = tonumber(n)
     for _, q in ipairs(quotas) do
       for _, lim in ipairs(q.limits) do m = min(m, floor(lim[1] / n)) end
@@ -672,9 +674,9 @@ if op == 'reserve' then
   while i <= k do
     local m = run_at(i)
     if m > 0 then
-      local n, got, base = tonumber(ARGV[4 * i + 1]), 0, nil
+      local n, got, base = tonumber(argv[4 * i + 1]), 0, nil
       for j = i, i + m - 1 do
-        local id, max_wait = ARGV[4 * j], tonumber(ARGV[4 * j + 2])
+        local id, max_wait = argv[4 * j], tonumber(argv[4 * j + 2])
         local granted = (max_wait < 0 or from - now <= max_wait) and 1 or 0
         if granted == 1 then
           got = got + 1
@@ -683,7 +685,7 @@ if op == 'reserve' then
           remember(q1, id, now, 0)
         end
         local left = 0
-        if ARGV[4 * j + 3] == '1' then
+        if argv[4 * j + 3] == '1' then
           base = base or remaining_now() -- before the run: its units are recorded below
           left = max(0, base - got * n)
         end
@@ -700,7 +702,7 @@ if op == 'reserve' then
       end
       i = i + m
     else
-      local id, n, max_wait = ARGV[4 * i], tonumber(ARGV[4 * i + 1]), tonumber(ARGV[4 * i + 2])
+      local id, n, max_wait = argv[4 * i], tonumber(argv[4 * i + 1]), tonumber(argv[4 * i + 2])
       if id == '-' then id = nil end
       local granted, at, left = 0, now, 0
       local rec = retry and id and find_id(ring(q1), id, RSZ)
@@ -744,7 +746,7 @@ if op == 'reserve' then
           remember(q1, id, now, 0)
         end
       end
-      if ARGV[4 * i + 3] == '1' then left = remaining_now() end
+      if argv[4 * i + 3] == '1' then left = remaining_now() end
       out[#out + 1] = granted
       out[#out + 1] = at - now
       out[#out + 1] = at
@@ -760,10 +762,10 @@ if op == 'reserve' then
   return out
 end
 
-if op == 'cancel' then
-  local id, n, at = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local function cancel(now)
+  local id, n, at = argv[2], tonumber(argv[3]), tonumber(argv[4])
   if not n or n < 1 or not at or (id ~= '-' and #id ~= 8) then
-    return redis.error_reply('window.lua: cancel wants an 8-byte id or -, n >= 1 and at, got ' .. tostring(ARGV[3]) .. ' ' .. tostring(ARGV[4]))
+    return redis.error_reply('window.lua: cancel wants an 8-byte id or -, n >= 1 and at, got ' .. tostring(argv[3]) .. ' ' .. tostring(argv[4]))
   end
   -- Removes up to n units from the newest entry; returns how many.
   local function drop_newest(q, n)
@@ -780,7 +782,7 @@ if op == 'cancel' then
     return c
   end
   local quotas = {}
-  for i, key in ipairs(KEYS) do
+  for i, key in ipairs(keys) do
     local q, err = load(key)
     if not q then return redis.error_reply(err) end
     q.limits = q.stored
@@ -857,10 +859,11 @@ if op == 'cancel' then
   end
   return first
 end
-if op == 'pause' then
-  local d = tonumber(ARGV[2])
+
+local function pause(now)
+  local d = tonumber(argv[2])
   if not d or d < 1 then
-    return redis.error_reply('window.lua: pause wants a duration >= 1 µs, got ' .. tostring(ARGV[2]))
+    return redis.error_reply('window.lua: pause wants a duration >= 1 µs, got ' .. tostring(argv[2]))
   end
   local quotas, err = load_all(3, 1, true, false)
   if not quotas then return redis.error_reply(err) end
@@ -875,7 +878,7 @@ if op == 'pause' then
   return { now, pause_end }
 end
 
-if op == 'status' then
+local function status(now)
   local quotas, err = load_all(2, 1, false, false)
   if not quotas then return redis.error_reply(err) end
   local out = { now }
@@ -899,4 +902,23 @@ if op == 'status' then
   return out
 end
 
-return redis.error_reply('window.lua: unknown operation ' .. tostring(op) .. ', want reserve, cancel, pause or status')
+local ops = { reserve = reserve, cancel = cancel, pause = pause, status = status }
+
+-- One call, on its keys and arguments (a script's KEYS and ARGV).
+local function run(k, a)
+  keys, argv = k, a
+  if not byte then bind() end
+  local op = ops[argv[1]]
+  if not op then
+    return redis.error_reply('window.lua: unknown operation ' .. tostring(argv[1]) .. ', want reserve, cancel, pause or status')
+  end
+  local t = redis.call('TIME')
+  return op(tonumber(t[1]) * 1000000 + tonumber(t[2]))
+end
+
+-- Run as a script (EVAL), this file serves one call. Loaded as a function
+-- library (FUNCTION LOAD), it binds nothing and calls nothing: it hands run
+-- to the lines package limiter/redis wraps it in, which register it, so
+-- each call runs only run and what it calls.
+if redis.register_function then return run end
+return run(KEYS, ARGV)
