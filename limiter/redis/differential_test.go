@@ -15,6 +15,7 @@ import (
 
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter/internal/window"
+	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
 	"github.com/descope-mgmt/ratelimit/scripts/lua"
 )
 
@@ -204,6 +205,15 @@ func agree(t *testing.T, c *goredis.Client, run runFunc, keys []string, limits [
 	}
 	last := int64(0) // the server's time at the last step
 	ctx := t.Context()
+	// reserve runs a reserve of k requests and returns window.lua's answer
+	// with four values per request.
+	reserve := func(args []any, k int) []int64 {
+		vals, err := run(ctx, keys, args...).Int64Slice()
+		require.NoError(t, err)
+		answers, err := redislimiter.DecodeAnswers(vals, k)
+		require.NoError(t, err)
+		return answers
+	}
 	clock := int64(1_893_456_000_000_000) // µs: the miniredis start, 2030-01-01
 	var nextID uint64
 	for step := range 1500 {
@@ -279,8 +289,7 @@ func agree(t *testing.T, c *goredis.Client, run runFunc, keys []string, limits [
 				args = append(args, a.id, a.n, a.maxWait, map[bool]int{true: 1, false: 0}[a.want])
 			}
 			args = append(args, limitArgs(true)...)
-			vals, err := run(ctx, keys, args...).Int64Slice()
-			require.NoError(t, err)
+			vals := reserve(args, k)
 			now := vals[2] - vals[1]
 			last = now
 			var want []int64
@@ -295,8 +304,7 @@ func agree(t *testing.T, c *goredis.Client, run runFunc, keys []string, limits [
 		var id [8]byte
 		binary.BigEndian.PutUint64(id[:], nextID)
 		args := append([]any{"reserve", g.seen, 1, string(id[:]), n, maxWait, 1}, limitArgs(true)...)
-		vals, err := run(ctx, keys, args...).Int64Slice()
-		require.NoError(t, err)
+		vals := reserve(args, 1)
 		now := vals[2] - vals[1] // the server's time for this step: at - wait
 		last = now
 
@@ -309,8 +317,7 @@ func agree(t *testing.T, c *goredis.Client, run runFunc, keys []string, limits [
 			require.Equal(t, []int{g.ws[0].Len(), g.ws[0].Held()}, []int{ents, held}, "step %d: entries and units held", step)
 		}
 		if rng.IntN(6) == 0 { // the client retries the call: the same answer, nothing recorded
-			again, err := run(ctx, keys, args...).Int64Slice()
-			require.NoError(t, err)
+			again := reserve(args, 1)
 			if ok {
 				require.Equal(t, []int64{1, at - (again[2] - again[1]), at}, again[:3], "step %d: a retried grant", step)
 			} else { // refused the first time: asked afresh

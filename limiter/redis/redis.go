@@ -258,24 +258,44 @@ func (l *Limiter) reserveAll(ctx context.Context, asks []ask) ([]reservation, er
 		}
 		return nil, l.errorf("reserve: %w", err)
 	}
-	if want := 4*len(asks) + 1 + len(l.keys); len(vals) != want {
-		return nil, l.errorf("reserve: window.lua answered %d values, want %d", len(vals), want)
+	rs, rest, err := decodeAnswers(vals, len(asks))
+	if err == nil && len(rest) != 1+len(l.keys) {
+		err = fmt.Errorf("window.lua answered %d values after the answers, want %d", len(rest), 1+len(l.keys))
 	}
-	if vals[4*len(asks)] == 1 {
+	if err != nil {
+		return nil, l.errorf("reserve: %w", err)
+	}
+	if rest[0] == 1 {
 		l.limitsDiffer()
 	}
-	for i, latest := range vals[4*len(asks)+1:] {
+	for i, latest := range rest[1:] {
 		raise(&l.known[i], latest) // never lower: after a loss, filling late only delays
 	}
-	rs := make([]reservation, len(asks))
-	for i := range rs {
-		v := vals[4*i:]
-		rs[i] = reservation{granted: v[0] == 1, full: v[0] == -1, wait: time.Duration(v[1]) * time.Microsecond, at: v[2], remaining: int(v[3])}
-		if rs[i].granted {
-			raise(&l.seen, rs[i].at)
+	for _, r := range rs {
+		if r.granted {
+			raise(&l.seen, r.at)
 		}
 	}
 	return rs, nil
+}
+
+// decodeAnswers reads window.lua's answers to k requests, run-length
+// encoded as segments of {count, granted, wait µs, at µs, remaining,
+// step} (the j-th answer of a segment, from 0, has remaining - j*step), and
+// returns them with the values that follow.
+func decodeAnswers(vals []int64, k int) (rs []reservation, rest []int64, err error) {
+	rs = make([]reservation, 0, k)
+	for len(rs) < k {
+		if len(vals) < 6 || vals[0] < 1 || vals[0] > int64(k-len(rs)) {
+			return nil, nil, fmt.Errorf("window.lua answered %d of %d requests, then %v", len(rs), k, vals[:min(len(vals), 6)])
+		}
+		count, granted, wait, at, remaining, step := vals[0], vals[1], vals[2], vals[3], vals[4], vals[5]
+		for j := range count {
+			rs = append(rs, reservation{granted: granted == 1, full: granted == -1, wait: time.Duration(wait) * time.Microsecond, at: at, remaining: int(remaining - j*step)})
+		}
+		vals = vals[6:]
+	}
+	return rs, vals, nil
 }
 
 func raise(v *atomic.Int64, to int64) {

@@ -65,11 +65,15 @@
 --     last it recorded. k requests are served in order, as
 --     if each were its own call: granted n units at one time in every key
 --     if the wait is at most max_wait µs (-1: any wait).
---     Returns {granted 1|0|-1, wait µs, at µs, remaining} per request, then
---     1 if a key held other limits than the caller's, else 0, then each
---     key's latest reservation (µs, 0: none). remaining is
---     what could be granted now right after it (0 unless want_remaining=1);
---     -1 means refused: the queue is full (MAXENT entries, or HORIZON ticks
+--     Returns the answers, {granted 1|0|-1, wait µs, at µs, remaining} per
+--     request, run-length encoded: segments of {count, granted, wait, at,
+--     remaining, step} whose counts add up to k, the j-th answer of a
+--     segment (from 0) having remaining - j * step (a run of requests
+--     granted at once costs one segment, not one answer each). Then 1 if a
+--     key held other limits than the caller's, else 0, then each key's
+--     latest reservation (µs, 0: none). remaining is what could be granted
+--     now right after the request (0 unless want_remaining=1); granted -1
+--     means refused: the queue is full (MAXENT entries, or HORIZON ticks
 --     ahead).
 --     Try it:  redis-cli --eval window.lua q , reserve 0 1 - 1 -1 1 1 5 1000000 0 0
 --
@@ -106,6 +110,7 @@ local SLACK = 5000000        -- µs a key's expiry is set beyond what it needs
 local MAGIC = 'rlwin\0\0\3'
 local M32, H32 = 4294967296, 2147483648
 local NOT_QUOTA = 'window.lua: not a quota: '
+local NOLIMIT = { 0, 0 } -- a limit slot of the header that holds none
 
 local keys, argv -- this call's KEYS and ARGV (see run)
 
@@ -115,21 +120,24 @@ local byte, char, sub, rep, floor, ceil, max, min
 -- Big-endian unsigned numbers: struct (C) where Redis has it, plain Lua
 -- where it does not (miniredis); the same bytes either way. The header's
 -- fields are its format (c8: the magic); pair reads two 4-byte numbers (an
--- entry, a freed slot), grant a record's time and units.
+-- entry, a freed slot), grant a record's time and units; suffix makes a
+-- record's bytes after its id.
 local HFMT = '>c8I4I8I4I8I8BBBBBBBBI4I4I4I8I4I4I4I4I8I4I8I4I8I4I8'
-local unpack_header, pack_header, pair, ppair, grant, precord
+local unpack_header, pack_header, pair, ppair, grant, suffix
+local NOCALLS -- the call ids of a new key: NCALL x 8 zero bytes
 local function bind()
   byte, char, sub, rep = string.byte, string.char, string.sub, string.rep
   floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
+  NOCALLS = rep('\0', NCALL * 8)
   local struct = rawget(_G, 'struct')
   if struct then
     local pk, up = struct.pack, struct.unpack
-    unpack_header = function(s) return { up(HFMT, s) } end
-    pack_header = function(h) return pk(HFMT, unpack(h)) end
+    unpack_header = function(s) return up(HFMT, s) end
+    pack_header = function(...) return pk(HFMT, ...) end
     pair = function(s, i) return up('>I4I4', s, i) end
     ppair = function(a, b) return pk('>I4I4', a % M32, b % M32) end
     grant = function(s, i) return up('>I8I4', s, i) end
-    precord = function(id, at, n) return pk('>c8I8I4', id, at, n) end
+    suffix = function(at, n) return pk('>I8I4', at, n) end
   else
     local function u32(s, i)
       local a, b, c, d = byte(s, i, i + 3)
@@ -153,9 +161,10 @@ local function bind()
         else h[j] = u32(s, o) * M32 + u32(s, o + 4) end
         o = o + w
       end
-      return h
+      return unpack(h)
     end
-    pack_header = function(h)
+    pack_header = function(...)
+      local h = { ... }
       local parts = { h[1] }
       for j = 2, #widths do
         local w, v = widths[j], h[j]
@@ -168,7 +177,7 @@ local function bind()
     pair = function(s, i) return u32(s, i), u32(s, i + 4) end
     ppair = function(a, b) return p32(a) .. p32(b) end
     grant = function(s, i) return u32(s, i) * M32 + u32(s, i + 4), u32(s, i + 8) end
-    precord = function(id, at, n) return id .. p32(floor(at / M32)) .. p32(at % M32) .. p32(n) end
+    suffix = function(at, n) return p32(floor(at / M32)) .. p32(at % M32) .. p32(n) end
   end
 end
 
@@ -206,27 +215,36 @@ local function load(key)
     if not string.find(v.err, 'WRONGTYPE', 1, true) then return nil, v.err end
     return nil, NOT_QUOTA .. 'key ' .. key .. ' holds a ' .. redis.call('TYPE', key).ok .. ', not a string'
   end
-  local q = { key = key, exists = v ~= '', tick = 1, ref = 0, cum0 = 0, pause = 0, changed = 0,
-    stored = {}, vac = {}, nvac = 0, calls = rep('\0', NCALL * 8), ncall = 0, cnext = 0, nrec = 0, rnext = 0,
-    vcap = 0, rcap = 0, cap = 0, head = 0, count = 0, expires = 0, first = 1, fixed = 0, tail = {}, chunks = {}, recw = {} }
-  if not q.exists then return q end
+  if v == '' then
+    return { key = key, exists = false, tick = 1, ref = 0, cum0 = 0, pause = 0, changed = 0,
+      stored = {}, vac = {}, nvac = 0, calls = NOCALLS, ncall = 0, cnext = 0, nrec = 0, rnext = 0,
+      vcap = 0, rcap = 0, cap = 0, head = 0, count = 0, expires = 0, first = 1, fixed = 0, tail = {}, chunks = {}, recw = {}, rnew = {}, rfrom = 0 }
+  end
   if #v < VAC or sub(v, 1, 8) ~= MAGIC then
     local what = #v < VAC and #v .. ' bytes' or 'a value'
     return nil, NOT_QUOTA .. 'key ' .. key .. ' holds ' .. what .. ' that this script did not write'
   end
-  local h = unpack_header(v)
-  q.tick, q.ref, q.cum0, q.pause, q.changed = h[2], h[3], h[4], h[5], h[6]
-  q.nvac, q.nrec, q.rnext, q.ncall, q.cnext = h[8], h[9], h[10], h[11], h[12]
-  q.vcap, q.rcap, q.cap, q.head, q.count, q.expires = h[13], h[14], h[15], h[16], h[17], h[18]
-  q.ftick, q.ltick, q.lcum = full(q, h[19]), full(q, h[20]), h[21]
-  q.fixed = q.count
-  for j = 1, min(h[7], 4) do q.stored[j] = { h[20 + 2 * j], h[21 + 2 * j] } end
-  q.recs = VAC + q.vcap * VSZ
-  q.ents = q.recs + q.rcap * RSZ
-  q.calls = sub(v, HDR + 1, VAC)
-  if q.nvac > 0 then
-    local s = redis.call('GETRANGE', key, VAC, VAC + q.nvac * VSZ - 1)
-    for j = 1, q.nvac do
+  local _, tick, ref, cum0, pause, changed, nlim, nvac, nrec, rnext, ncall, cnext, vcap, rcap, cap, head, count,
+    expires, ft, lt, lc, r1, w1, r2, w2, r3, w3, r4, w4 = unpack_header(v)
+  local stored = {}
+  if nlim > 0 then
+    stored[1] = { r1, w1 }
+    if nlim > 1 then stored[2] = { r2, w2 } end
+    if nlim > 2 then stored[3] = { r3, w3 } end
+    if nlim > 3 then stored[4] = { r4, w4 } end
+  end
+  local recs = VAC + vcap * VSZ
+  -- One constructor, every field: a table that grows field by field costs
+  -- more than all the rest of this function.
+  local q = { key = key, exists = true, tick = tick, ref = ref, cum0 = cum0, pause = pause, changed = changed,
+    stored = stored, vac = {}, nvac = nvac, calls = sub(v, HDR + 1, VAC), ncall = ncall, cnext = cnext,
+    nrec = nrec, rnext = rnext, vcap = vcap, rcap = rcap, cap = cap, head = head, count = count,
+    expires = expires, first = 1, fixed = count, tail = {}, chunks = {}, recw = {}, rnew = {}, rfrom = 0,
+    recs = recs, ents = recs + rcap * RSZ, ftick = 0, ltick = 0, lcum = lc }
+  q.ftick, q.ltick = full(q, ft), full(q, lt)
+  if nvac > 0 then
+    local s = redis.call('GETRANGE', key, VAC, VAC + nvac * VSZ - 1)
+    for j = 1, nvac do
       local t, n = pair(s, (j - 1) * VSZ + 1)
       q.vac[j] = { full(q, t), n }
     end
@@ -505,9 +523,13 @@ local function ring_room(q, k, now)
   q.ring, q.rnext, q.rcap, q.relayout = r, q.nrec % cap, cap, true
 end
 
--- Remembers request id: granted n units at at (n 0: refused or given back).
-local function remember(q, id, at, n)
-  q.recw[#q.recw + 1] = { q.rnext, precord(id, at, n) }
+-- Remembers a request: rec is its id and suffix(at, n), granted n units at
+-- at (n 0: refused or given back). New records go to q.rnew, in ring order
+-- from slot q.rfrom, and are written last, as one or two runs.
+local function remember(q, rec)
+  local new = q.rnew
+  if #new == 0 then q.rfrom = q.rnext end
+  new[#new + 1] = rec
   q.rnext, q.nrec = (q.rnext + 1) % q.rcap, min(q.nrec + 1, q.rcap)
   q.dirty = true
 end
@@ -551,14 +573,11 @@ local function write(q, now)
   end
   local vac = {}
   for j, v in ipairs(q.vac) do vac[j] = ppair(v[1], v[2]) end
-  local lim = {}
-  for j = 1, 4 do
-    local s = q.stored[j] or { 0, 0 }
-    lim[2 * j - 1], lim[2 * j] = s[1], s[2]
-  end
-  local hdr = pack_header({ MAGIC, q.tick, q.ref, q.cum0 % M32, q.pause, q.changed, #q.stored, #q.vac, q.nrec,
+  local st = q.stored
+  local s1, s2, s3, s4 = st[1] or NOLIMIT, st[2] or NOLIMIT, st[3] or NOLIMIT, st[4] or NOLIMIT
+  local hdr = pack_header(MAGIC, q.tick, q.ref, q.cum0 % M32, q.pause, q.changed, #st, #q.vac, q.nrec,
     q.rnext, q.ncall, q.cnext, vcap, q.rcap, cap, head, count, q.expires, ft % M32, lt % M32, lc % M32,
-    lim[1], lim[2], lim[3], lim[4], lim[5], lim[6], lim[7], lim[8] }) .. q.calls
+    s1[1], s1[2], s2[1], s2[2], s3[1], s3[2], s4[1], s4[2]) .. q.calls
   if grow then
     px = px or max(1, ceil((q.expires - now) / 1000))
     local r = q.relayout and q.ring or q.rcap > 0 and redis.call('GETRANGE', q.key, q.recs, q.ents - 1) or ''
@@ -578,14 +597,17 @@ local function write(q, now)
     end
     if px then redis.call('PEXPIRE', q.key, px) end
   end
-  -- Records, each run of consecutive slots in one write.
-  local w, i = q.recw, 1
-  while i <= #w do
-    local j, run = i, { w[i][2] }
-    while j < #w and w[j + 1][1] == w[j][1] + 1 do j = j + 1; run[#run + 1] = w[j][2] end
-    redis.call('SETRANGE', q.key, q.recs + w[i][1] * RSZ, table.concat(run))
-    i = j + 1
-  end
+  -- Records: those rewritten in place, then the new ones (the last rcap
+  -- of them, should they go round the ring), from q.rfrom, wrapping once.
+  for _, w in ipairs(q.recw) do redis.call('SETRANGE', q.key, q.recs + w[1] * RSZ, w[2]) end
+  local new = q.rnew
+  local c = #new
+  if c == 0 then return end
+  local from, skip = q.rfrom, max(0, c - q.rcap)
+  from = (from + skip) % q.rcap
+  local run = min(c - skip, q.rcap - from)
+  redis.call('SETRANGE', q.key, q.recs + from * RSZ, table.concat(new, '', skip + 1, skip + run))
+  if skip + run < c then redis.call('SETRANGE', q.key, q.recs, table.concat(new, '', skip + run + 1, c)) end
 end
 
 local function reserve(now)
@@ -653,6 +675,24 @@ local function reserve(now)
   -- found not to fit at from: as units are only added, no run of it or
   -- more can fit any more, and a queueing batch is not searched again.
   local unfit = H32
+  -- The answers, run-length encoded: segments of {count, granted, wait
+  -- µs, at µs, remaining, step}, the j-th answer of a segment (from 0)
+  -- having remaining - j * step. A run granted at once is one segment.
+  local o = 0 -- where the open segment starts in out
+  local function answer(granted, at, left)
+    if o > 0 and out[o + 1] == granted and out[o + 3] == at then
+      local c = out[o]
+      if c == 1 then
+        out[o], out[o + 5] = 2, out[o + 4] - left
+        return
+      elseif out[o + 4] - c * out[o + 5] == left then
+        out[o] = c + 1
+        return
+      end
+    end
+    o = #out + 1
+    out[o], out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = 1, granted, at - now, at, left, 0
+  end
   local function run_at(i)
     if retry or tonumber(argv[4 * i + 1]) >= unfit then return 0 end
     local m, n = 1, argv[4 * i + 1]
@@ -674,25 +714,25 @@ local function reserve(now)
   while i <= k do
     local m = run_at(i)
     if m > 0 then
-      local n, got, base = tonumber(argv[4 * i + 1]), 0, nil
+      local n, got, base, tail = tonumber(argv[4 * i + 1]), 0, nil, nil
       for j = i, i + m - 1 do
         local id, max_wait = argv[4 * j], tonumber(argv[4 * j + 2])
         local granted = (max_wait < 0 or from - now <= max_wait) and 1 or 0
         if granted == 1 then
           got = got + 1
-          if id ~= '-' then remember(q1, id, from, n) end
+          if id ~= '-' then
+            tail = tail or suffix(from, n)
+            remember(q1, id .. tail)
+          end
         elseif j == 1 and id ~= '-' then
-          remember(q1, id, now, 0)
+          remember(q1, id .. suffix(now, 0))
         end
         local left = 0
         if argv[4 * j + 3] == '1' then
           base = base or remaining_now() -- before the run: its units are recorded below
           left = max(0, base - got * n)
         end
-        out[#out + 1] = granted
-        out[#out + 1] = from - now
-        out[#out + 1] = from
-        out[#out + 1] = left
+        answer(granted, from, left)
       end
       if got > 0 then
         for _, q in ipairs(quotas) do
@@ -738,19 +778,16 @@ local function reserve(now)
             q.dirty = true
           end
           if rec then -- refused before, granted now: the same record says so
-            q1.recw[#q1.recw + 1] = { (rec - 1) / RSZ, precord(id, at, n) }
+            q1.recw[#q1.recw + 1] = { (rec - 1) / RSZ, id .. suffix(at, n) }
           elseif id then
-            remember(q1, id, at, n)
+            remember(q1, id .. suffix(at, n))
           end
         elseif i == 1 and id and not rec then
-          remember(q1, id, now, 0)
+          remember(q1, id .. suffix(now, 0))
         end
       end
       if argv[4 * i + 3] == '1' then left = remaining_now() end
-      out[#out + 1] = granted
-      out[#out + 1] = at - now
-      out[#out + 1] = at
-      out[#out + 1] = left
+      answer(granted, at, left)
       i = i + 1
     end
   end
@@ -802,12 +839,12 @@ local function cancel(now)
       local rat, rn = grant(r, rec + 8)
       if rn == 0 then return { 0, q1.exists and latest(q1) or -1, now } end
       n, at = rn, rat
-      q1.recw[#q1.recw + 1] = { (rec - 1) / RSZ, precord(id, at, 0) }
+      q1.recw[#q1.recw + 1] = { (rec - 1) / RSZ, id .. suffix(at, 0) }
     elseif at < 0 then
       return { 0, q1.exists and latest(q1) or -1, now }
     elseif q1.exists then
       ring_room(q1, 1, now)
-      remember(q1, id, at, 0)
+      remember(q1, id .. suffix(at, 0))
     end
     q1.dirty = q1.exists
   end
