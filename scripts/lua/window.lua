@@ -218,7 +218,8 @@ local function load(key)
   if v == '' then
     return { key = key, exists = false, tick = 1, ref = 0, cum0 = 0, pause = 0, changed = 0,
       stored = {}, vac = {}, nvac = 0, calls = NOCALLS, ncall = 0, cnext = 0, nrec = 0, rnext = 0,
-      vcap = 0, rcap = 0, cap = 0, head = 0, count = 0, expires = 0, first = 1, fixed = 0, tail = {}, chunks = {}, recw = {}, rnew = {}, rfrom = 0 }
+      vcap = 0, rcap = 0, cap = 0, head = 0, count = 0, expires = 0, first = 1, fixed = 0, tail = {}, chunks = {}, recw = {}, rnew = {}, rfrom = 0,
+      limits = NOLIMIT, wide = 0, keep = 0, heard = 0, known = 0, dirty = false, differ = false, ring = false, relayout = false }
   end
   if #v < VAC or sub(v, 1, 8) ~= MAGIC then
     local what = #v < VAC and #v .. ' bytes' or 'a value'
@@ -240,7 +241,8 @@ local function load(key)
     stored = stored, vac = {}, nvac = nvac, calls = sub(v, HDR + 1, VAC), ncall = ncall, cnext = cnext,
     nrec = nrec, rnext = rnext, vcap = vcap, rcap = rcap, cap = cap, head = head, count = count,
     expires = expires, first = 1, fixed = count, tail = {}, chunks = {}, recw = {}, rnew = {}, rfrom = 0,
-    recs = recs, ents = recs + rcap * RSZ, ftick = 0, ltick = 0, lcum = lc }
+    recs = recs, ents = recs + rcap * RSZ, ftick = 0, ltick = 0, lcum = lc,
+    limits = NOLIMIT, wide = 0, keep = 0, heard = 0, known = 0, dirty = false, differ = false, ring = false, relayout = false }
   q.ftick, q.ltick = full(q, ft), full(q, lt)
   if nvac > 0 then
     local s = redis.call('GETRANGE', key, VAC, VAC + nvac * VSZ - 1)
@@ -402,7 +404,7 @@ local function load_all(a, min_requests, writable, pauses)
       a = a + 2
     end
     if count == 0 and not writable then limits = q.stored end
-    q.limits = limits
+    q.limits, q.wide = limits, widest(limits)
     quotas[i] = q
   end
   return quotas
@@ -422,9 +424,9 @@ end
 -- holds nothing starts at its caller's tick; one whose widest window
 -- outgrew its tick is re-ticked.
 local function prepare(q, now)
-  local keep = max(widest(q.limits), widest(q.stored))
+  local keep = max(q.wide, widest(q.stored))
   local first = after_tick(q, floor((now - keep) / q.tick))
-  q.cum0, q.first = cum_of(q, first - 1), first
+  q.cum0, q.first, q.keep = cum_of(q, first - 1), first, keep
   drop_passed(q, now)
   local want = tick_for(q.limits)
   if last(q) < q.first and #q.vac == 0 then
@@ -481,9 +483,12 @@ local function freed_slot(quotas, from, n)
 end
 
 -- Units that could be granted now under limit j of q.
+-- Under the widest window prepare kept, that is every unit held: every
+-- entry from q.first on lies after now - keep, on any tick (a re-tick only
+-- rounds up), so no bisection is needed.
 local function remaining(q, now, lim)
   if q.pause > now or latest_start(q) > now then return 0 end
-  return max(0, lim[1] - units_after(q, now - lim[2]))
+  return max(0, lim[1] - (lim[2] == q.keep and held(q) or units_after(q, now - lim[2])))
 end
 
 -- Where id is found in s (a multiple of width bytes apart from its start),
@@ -546,7 +551,7 @@ local function write(q, now)
   local head = q.cap > 0 and (q.head + q.first - 1) % q.cap or 0
   local lt, lc, ft = 0, q.cum0, 0
   if count > 0 then lt, lc, ft = tick_of(q, last(q)), cum_of(q, last(q)), tick_of(q, q.first) end
-  local need = max(latest(q), q.pause) + max(widest(q.limits), widest(q.stored))
+  local need = max(latest(q), q.pause) + max(q.wide, widest(q.stored))
   if q.nrec > 0 then need = max(need, max(now, latest(q)) + RETAIN) end
   local px
   if not q.exists or need > q.expires then
@@ -635,7 +640,7 @@ local function reserve(now)
     -- data. Fill every limit at that time (or now, if later), so nothing
     -- granted before is granted again on top.
     local lost = q.exists and seen or max(seen, q.known)
-    if lost > now - widest(q.limits) and lost > latest(q) then
+    if lost > now - q.wide and lost > latest(q) then
       local r = 0
       for _, lim in ipairs(q.limits) do r = max(r, lim[1]) end
       record(q, max(lost, now), r)
@@ -822,7 +827,7 @@ local function cancel(now)
   for i, key in ipairs(keys) do
     local q, err = load(key)
     if not q then return redis.error_reply(err) end
-    q.limits = q.stored
+    q.limits, q.wide = q.stored, widest(q.stored)
     local nvac = #q.vac
     drop_passed(q, now)
     q.dirty = #q.vac ~= nvac
