@@ -622,7 +622,11 @@ local function reserve(now)
   end
   local most, ids = 0, false
   for i = 1, k do
-    local id, n, max_wait = argv[4 * i], tonumber(argv[4 * i + 1]), tonumber(argv[4 * i + 2])
+    -- (a coalesced call's requests mostly ask for 1 unit, and wait any
+    -- time or none: those strings need no parsing)
+    local id, n, w = argv[4 * i], argv[4 * i + 1], argv[4 * i + 2]
+    n = n == '1' and 1 or tonumber(n)
+    local max_wait = w == '-1' or w == '0' or tonumber(w)
     if not n or n < 1 or n >= H32 or not max_wait or (id ~= '-' and #id ~= 8) then
       return redis.error_reply('window.lua: reserve wants an 8-byte id or -, n >= 1 and max_wait, got ' .. tostring(argv[4 * i + 1]) .. ' ' .. tostring(argv[4 * i + 2]))
     end
@@ -684,6 +688,10 @@ local function reserve(now)
   -- µs, at µs, remaining, step}, the j-th answer of a segment (from 0)
   -- having remaining - j * step. A run granted at once is one segment.
   local o = 0 -- where the open segment starts in out
+  local function segment(count, granted, at, left, step)
+    o = #out + 1
+    out[o], out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = count, granted, at - now, at, left, step
+  end
   local function answer(granted, at, left)
     if o > 0 and out[o + 1] == granted and out[o + 3] == at then
       local c = out[o]
@@ -695,8 +703,7 @@ local function reserve(now)
         return
       end
     end
-    o = #out + 1
-    out[o], out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = 1, granted, at - now, at, left, 0
+    segment(1, granted, at, left, 0)
   end
   local function run_at(i)
     if retry or tonumber(argv[4 * i + 1]) >= unfit then return 0 end
@@ -718,8 +725,40 @@ local function reserve(now)
   local i = 1
   while i <= k do
     local m = run_at(i)
-    if m > 0 then
-      local n, got, base, tail = tonumber(argv[4 * i + 1]), 0, nil, nil
+    local n, want = tonumber(argv[4 * i + 1]), argv[4 * i + 3]
+    local now_all = m > 0 and from == now -- no wait: each is granted
+    for j = i + 1, now_all and i + m - 1 or 0 do
+      if argv[4 * j + 3] ~= want then now_all = false; break end
+    end
+    if now_all then
+      -- The whole run granted now, asking the same of remaining: its
+      -- records are appended here, its answers are one or two segments.
+      local tail, new = suffix(from, n), q1.rnew
+      local c0 = #new
+      local c = c0
+      for j = i, i + m - 1 do
+        local id = argv[4 * j]
+        if id ~= '-' then c = c + 1; new[c] = id .. tail end
+      end
+      if c > c0 then
+        if c0 == 0 then q1.rfrom = q1.rnext end
+        q1.rnext, q1.nrec, q1.dirty = (q1.rnext + c - c0) % q1.rcap, min(q1.nrec + c - c0, q1.rcap), true
+      end
+      if want == '1' then
+        -- What could be granted before the run: at least m * n, since the
+        -- run fits now under every limit; the j-th leaves j * n less.
+        local base = remaining_now()
+        segment(m, 1, from, base - n, n)
+      else
+        segment(m, 1, from, 0, 0)
+      end
+      for _, q in ipairs(quotas) do
+        record(q, from, m * n)
+        q.dirty = true
+      end
+      i = i + m
+    elseif m > 0 then
+      local got, base, tail = 0, nil, nil
       for j = i, i + m - 1 do
         local id, max_wait = argv[4 * j], tonumber(argv[4 * j + 2])
         local granted = (max_wait < 0 or from - now <= max_wait) and 1 or 0
