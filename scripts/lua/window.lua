@@ -677,10 +677,11 @@ local function reserve(now)
     return left
   end
   -- How many requests from i on ask for the same n and all fit at from,
-  -- with no freed slot to take (0: not two). Served one at a time, each
+  -- with no freed slot to take (0: none). Served one at a time, each
   -- would be granted at from (or refused by its own max_wait), so the run
   -- is served at once and recorded as one entry: a coalesced batch costs
-  -- one bisection, not one per request. unfit is the least n this call
+  -- one bisection, not one per request (and a lone request that fits is a
+  -- run of one, the cheapest way through). unfit is the least n this call
   -- found not to fit at from: as units are only added, no run of it or
   -- more can fit any more, and a queueing batch is not searched again.
   local unfit = H32
@@ -713,7 +714,7 @@ local function reserve(now)
     for _, q in ipairs(quotas) do
       for _, lim in ipairs(q.limits) do m = min(m, floor(lim[1] / n)) end
     end
-    if m < 2 then return 0 end
+    if m < 1 then return 0 end
     for _, q in ipairs(quotas) do
       if #q.vac > 0 or last(q) - q.first + 2 > MAXENT or held(q) + m * n >= H32
         or ceil(from / q.tick) - floor(now / q.tick) > HORIZON or after_latest(q, from, m * n) ~= from then
