@@ -41,3 +41,24 @@ func (z zsetLimiter) allow(ctx context.Context) (bool, time.Duration, error) {
 }
 
 var noop = goredis.NewScript(`return 1`)
+
+// layoutFloor makes the Redis calls and the header codec that one grant of
+// window.lua makes on a key it merges into (TIME, GETRANGE of the 256-byte
+// head, unpack and pack of the header, SETRANGE of the head, of an entry
+// and of a record), with none of its logic, and takes the arguments of a
+// one-request reserve: what that key layout costs a grant before any rule
+// is applied.
+var layoutFloor = goredis.NewScript(`
+local HFMT = '>c8I4I8I4I8I8BBBBBBBBI4I4I4I8I4I4I4I4I8I4I8I4I8I4I8'
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local seen, k, n, max_wait = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local count, r, w, p, known = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local v = redis.call('GETRANGE', KEYS[1], 0, 255)
+if #v < 256 then v = 'rlwin\0\0\3' .. string.rep('\0', 248) end
+local h = { struct.unpack(HFMT, v) }
+redis.call('SETRANGE', KEYS[1], 0, struct.pack(HFMT, unpack(h, 1, 29)) .. string.sub(v, 129, 256))
+redis.call('SETRANGE', KEYS[1], 1000, struct.pack('>I4I4', now % 4294967296, n))
+redis.call('SETRANGE', KEYS[1], 600, ARGV[4] .. struct.pack('>I8I4', now, n))
+return {1, 1, 0, now, 0, 0, 0, now}
+`)

@@ -42,7 +42,13 @@ func scriptUsec(ctx context.Context, c *goredis.Client) (usec float64, calls int
 // per grant at 1, 16 and 64 goroutines, side by side with the peers, and
 // one grant's time and key size as the limit grows.
 func runServerCost(ctx context.Context, c *goredis.Client) []target {
-	rows := grantedPath(c, "bench:cost")
+	rows := append(grantedPath(c, "bench:cost"), benchOp{"layout floor: window.lua's Redis calls and header codec for one grant, no logic", func(g int) func(context.Context) error {
+		k := fmt.Sprintf("bench:floor:%d:%d", g, time.Now().UnixNano())
+		id := "12345678"
+		return func(ctx context.Context) error {
+			return layoutFloor.Run(ctx, c, []string{k}, "reserve", 0, 1, id, 1, -1, 0, 1, 1_000_000, 1_000_000, 0, 0).Err()
+		}
+	}})
 	fmt.Println("## Redis server time per grant (INFO commandstats: script µs / grants)")
 	fmt.Println()
 	fmt.Println("Script calls per grant in brackets. Limit 1,000,000/1s on one key: every request is granted.")
