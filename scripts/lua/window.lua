@@ -615,6 +615,68 @@ local function write(q, now)
   if skip + run < c then redis.call('SETRANGE', q.key, q.recs, table.concat(new, '', skip + run + 1, c)) end
 end
 
+-- What could be granted now, under every limit of every key.
+local function remaining_now(quotas, now)
+  local left
+  for _, q in ipairs(quotas) do
+    for _, lim in ipairs(q.limits) do
+      local r = remaining(q, now, lim)
+      if not left or r < left then left = r end
+    end
+  end
+  return left
+end
+
+-- How many requests from i (of k) on ask for the same n and all fit at
+-- from, with no freed slot to take (0: none). Served one at a time, each
+-- would be granted at from (or refused by its own max_wait), so the run is
+-- served at once and recorded as one entry: a coalesced batch costs one
+-- bisection, not one per request (and a lone request that fits is a run
+-- of one, the cheapest way through). unfit is the least n the call found
+-- not to fit at from: as units are only added, no run of it or more can
+-- fit any more, and a queueing batch is not searched again.
+local function run_at(quotas, i, k, from, now, unfit)
+  if tonumber(argv[4 * i + 1]) >= unfit then return 0 end
+  local m, n = 1, argv[4 * i + 1]
+  while i + m <= k and argv[4 * (i + m) + 1] == n do m = m + 1 end
+  n = tonumber(n)
+  for _, q in ipairs(quotas) do
+    for _, lim in ipairs(q.limits) do m = min(m, floor(lim[1] / n)) end
+  end
+  if m < 1 then return 0 end
+  for _, q in ipairs(quotas) do
+    if #q.vac > 0 or last(q) - q.first + 2 > MAXENT or held(q) + m * n >= H32
+      or ceil(from / q.tick) - floor(now / q.tick) > HORIZON or after_latest(q, from, m * n) ~= from then
+      return 0
+    end
+  end
+  return m
+end
+
+-- A reserve's answers, run-length encoded: segments of {count, granted,
+-- wait µs, at µs, remaining, step}, the j-th answer of a segment (from 0)
+-- having remaining - j * step. A run granted at once is one segment. out
+-- is the reply being built, o where its open segment starts, out_now the
+-- call's time (reserve sets them).
+local out, o, out_now
+local function segment(count, granted, at, left, step)
+  o = #out + 1
+  out[o], out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = count, granted, at - out_now, at, left, step
+end
+local function answer(granted, at, left)
+  if o > 0 and out[o + 1] == granted and out[o + 3] == at then
+    local c = out[o]
+    if c == 1 then
+      out[o], out[o + 5] = 2, out[o + 4] - left
+      return
+    elseif out[o + 4] - c * out[o + 5] == left then
+      out[o] = c + 1
+      return
+    end
+  end
+  segment(1, granted, at, left, 0)
+end
+
 local function reserve(now)
   local seen, k = tonumber(argv[2]), tonumber(argv[3])
   if not seen or not k or k < 1 then
@@ -655,7 +717,7 @@ local function reserve(now)
   -- among its last NCALL calls: its requests are then looked up among the
   -- records (the first is always recorded, n 0 when refused; the others
   -- when granted).
-  local q1, out = quotas[1], {}
+  local q1 = quotas[1]
   local id1 = argv[4] ~= '-' and argv[4] or nil
   local retry = id1 and find_id(sub(q1.calls, 1, q1.ncall * 8), id1, 8)
   if ids and not retry then ring_room(q1, k, now) end
@@ -665,67 +727,11 @@ local function reserve(now)
   end
   local from = now
   for _, q in ipairs(quotas) do from = max(from, q.pause) end
-  -- What could be granted now, under every limit of every key.
-  local function remaining_now()
-    local left
-    for _, q in ipairs(quotas) do
-      for _, lim in ipairs(q.limits) do
-        local r = remaining(q, now, lim)
-        if not left or r < left then left = r end
-      end
-    end
-    return left
-  end
-  -- How many requests from i on ask for the same n and all fit at from,
-  -- with no freed slot to take (0: none). Served one at a time, each
-  -- would be granted at from (or refused by its own max_wait), so the run
-  -- is served at once and recorded as one entry: a coalesced batch costs
-  -- one bisection, not one per request (and a lone request that fits is a
-  -- run of one, the cheapest way through). unfit is the least n this call
-  -- found not to fit at from: as units are only added, no run of it or
-  -- more can fit any more, and a queueing batch is not searched again.
-  local unfit = H32
-  -- The answers, run-length encoded: segments of {count, granted, wait
-  -- µs, at µs, remaining, step}, the j-th answer of a segment (from 0)
-  -- having remaining - j * step. A run granted at once is one segment.
-  local o = 0 -- where the open segment starts in out
-  local function segment(count, granted, at, left, step)
-    o = #out + 1
-    out[o], out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = count, granted, at - now, at, left, step
-  end
-  local function answer(granted, at, left)
-    if o > 0 and out[o + 1] == granted and out[o + 3] == at then
-      local c = out[o]
-      if c == 1 then
-        out[o], out[o + 5] = 2, out[o + 4] - left
-        return
-      elseif out[o + 4] - c * out[o + 5] == left then
-        out[o] = c + 1
-        return
-      end
-    end
-    segment(1, granted, at, left, 0)
-  end
-  local function run_at(i)
-    if retry or tonumber(argv[4 * i + 1]) >= unfit then return 0 end
-    local m, n = 1, argv[4 * i + 1]
-    while i + m <= k and argv[4 * (i + m) + 1] == n do m = m + 1 end
-    n = tonumber(n)
-    for _, q in ipairs(quotas) do
-      for _, lim in ipairs(q.limits) do m = min(m, floor(lim[1] / n)) end
-    end
-    if m < 1 then return 0 end
-    for _, q in ipairs(quotas) do
-      if #q.vac > 0 or last(q) - q.first + 2 > MAXENT or held(q) + m * n >= H32
-        or ceil(from / q.tick) - floor(now / q.tick) > HORIZON or after_latest(q, from, m * n) ~= from then
-        return 0
-      end
-    end
-    return m
-  end
+  local unfit = H32 -- see run_at
+  out, o, out_now = {}, 0, now
   local i = 1
   while i <= k do
-    local m = run_at(i)
+    local m = not retry and run_at(quotas, i, k, from, now, unfit) or 0
     local n, want = tonumber(argv[4 * i + 1]), argv[4 * i + 3]
     local now_all = m > 0 and from == now -- no wait: each is granted
     for j = i + 1, now_all and i + m - 1 or 0 do
@@ -748,7 +754,7 @@ local function reserve(now)
       if want == '1' then
         -- What could be granted before the run: at least m * n, since the
         -- run fits now under every limit; the j-th leaves j * n less.
-        local base = remaining_now()
+        local base = remaining_now(quotas, now)
         segment(m, 1, from, base - n, n)
       else
         segment(m, 1, from, 0, 0)
@@ -774,7 +780,7 @@ local function reserve(now)
         end
         local left = 0
         if argv[4 * j + 3] == '1' then
-          base = base or remaining_now() -- before the run: its units are recorded below
+          base = base or remaining_now(quotas, now) -- before the run: its units are recorded below
           left = max(0, base - got * n)
         end
         answer(granted, from, left)
@@ -831,7 +837,7 @@ local function reserve(now)
           remember(q1, id .. suffix(now, 0))
         end
       end
-      if argv[4 * i + 3] == '1' then left = remaining_now() end
+      if argv[4 * i + 3] == '1' then left = remaining_now(quotas, now) end
       answer(granted, at, left)
       i = i + 1
     end
