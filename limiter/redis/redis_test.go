@@ -177,6 +177,37 @@ func TestSurvivesFlushedCode(t *testing.T) {
 	}
 }
 
+// A server that refuses FUNCTION LOAD for a while (a replica, before a
+// failover promotes it) makes that call fail as a script would; the
+// limiter does not give up on functions for good, and runs as one once
+// the server takes writes.
+func TestFunctionsSurviveAReadOnlySpell(t *testing.T) {
+	master, srv := redistest.Start(t), redistest.Start(t)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := t.Context()
+	require.NoError(t, c.Do(ctx, "REPLICAOF", "127.0.0.1", master.Port).Err())
+	fcalls := &redishook.Counter{Match: func(name string) bool { return name == "fcall" }}
+	evals := &redishook.Counter{Match: func(name string) bool { return name == "evalsha" || name == "eval" }}
+	c.AddHook(fcalls)
+	c.AddHook(evals)
+	l, err := redislimiter.New(c, "spell", limiter.PerHour(3))
+	require.NoError(t, err)
+	_, err = l.TryAcquire(ctx, 1)
+	require.ErrorContains(t, err, "READONLY", "a replica takes no writes, as a function or a script")
+	require.Positive(t, evals.Load(), "that call ran as a script")
+
+	require.NoError(t, c.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
+	scripts := evals.Load()
+	for want := 2; want >= 1; want-- {
+		d, err := l.TryAcquire(ctx, 1)
+		require.NoError(t, err)
+		assert.Equal(t, limiter.Decision{Allowed: true, Remaining: want}, d)
+	}
+	assert.Equal(t, scripts, evals.Load(), "no script once the server takes writes")
+	t.Logf("figures: %d FCALL, %d EVAL and EVALSHA calls", fcalls.Load(), evals.Load())
+}
+
 // The key lives a window after its newest grant, or 20s after the newest
 // request id it remembers (so a client's retry of a call is still
 // recognised), whichever is later, plus at most 5s: its expiry is set that

@@ -58,8 +58,8 @@ func (r *runner) run(ctx context.Context, keys []string, args ...any) *goredis.C
 			if lerr == nil && !r.scriptsOnly.Load() {
 				return fc.FCall(ctx, lua.Function, keys, args...)
 			}
-			if lerr != nil && isReply(lerr) {
-				r.scriptsOnly.Store(true) // FUNCTION LOAD refused
+			if lerr != nil && isReply(lerr) && !transient(lerr) {
+				r.scriptsOnly.Store(true) // FUNCTION LOAD refused for good
 			}
 		case noFunctions(err):
 			r.scriptsOnly.Store(true)
@@ -105,6 +105,19 @@ func (r *runner) load(ctx context.Context) error {
 func isReply(err error) bool {
 	var reply goredis.Error
 	return errors.As(err, &reply)
+}
+
+// transient reports whether err is a state a server passes through (a
+// replica before a failover completes, a server loading its data, a
+// cluster resharding): a load that fails so is tried again at the next
+// call that finds no function, and this one runs as a script.
+func transient(err error) bool {
+	for _, prefix := range []string{"READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY"} {
+		if strings.HasPrefix(err.Error(), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // noFunctions reports whether err says functions cannot be used here: the
