@@ -141,10 +141,7 @@ func TestSurvivesFlushedCode(t *testing.T) {
 		t.Run(srv.name, func(t *testing.T) {
 			c := goredis.NewClient(&goredis.Options{Addr: srv.addr(t)})
 			t.Cleanup(func() { _ = c.Close() })
-			fcalls := &redishook.Counter{Match: func(name string) bool { return name == "fcall" }}
-			evals := &redishook.Counter{Match: func(name string) bool { return name == "evalsha" || name == "eval" }}
-			c.AddHook(fcalls)
-			c.AddHook(evals)
+			fcalls, evals := countWays(c)
 			l, err := redislimiter.New(c, "flushed", limiter.PerHour(4))
 			require.NoError(t, err)
 			ctx := t.Context()
@@ -187,10 +184,7 @@ func TestFunctionsSurviveAReadOnlySpell(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	ctx := t.Context()
 	require.NoError(t, c.Do(ctx, "REPLICAOF", "127.0.0.1", master.Port).Err())
-	fcalls := &redishook.Counter{Match: func(name string) bool { return name == "fcall" }}
-	evals := &redishook.Counter{Match: func(name string) bool { return name == "evalsha" || name == "eval" }}
-	c.AddHook(fcalls)
-	c.AddHook(evals)
+	fcalls, evals := countWays(c)
 	l, err := redislimiter.New(c, "spell", limiter.PerHour(3))
 	require.NoError(t, err)
 	_, err = l.TryAcquire(ctx, 1)
@@ -206,6 +200,16 @@ func TestFunctionsSurviveAReadOnlySpell(t *testing.T) {
 	}
 	assert.Equal(t, scripts, evals.Load(), "no script once the server takes writes")
 	t.Logf("figures: %d FCALL, %d EVAL and EVALSHA calls", fcalls.Load(), evals.Load())
+}
+
+// countWays counts the calls c sends that run window.lua as a function
+// (FCALL) and as a script (EVALSHA, EVAL).
+func countWays(c *goredis.Client) (fcalls, evals *redishook.Counter) {
+	fcalls = &redishook.Counter{Match: func(name string) bool { return name == "fcall" }}
+	evals = &redishook.Counter{Match: func(name string) bool { return name == "evalsha" || name == "eval" }}
+	c.AddHook(fcalls)
+	c.AddHook(evals)
+	return fcalls, evals
 }
 
 // The key lives a window after its newest grant, or 20s after the newest
