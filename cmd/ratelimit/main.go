@@ -4,6 +4,7 @@
 //	ratelimit demo     replicas (processes) sharing one quota, with a chart and a verdict
 //	ratelimit worker   one long-running replica
 //	ratelimit status   read a quota without consuming it
+//	ratelimit load     load window.lua into Redis as a function library
 //
 // Run "ratelimit <command> --help" for each command's flags. Exit codes: 0
 // success, 1 the demo saw a window over the limit or a command failed while
@@ -42,6 +43,7 @@ commands:
   demo     run replicas (processes) sharing one quota and show what they did
   worker   run one replica: workers acquiring from a shared quota in Redis
   status   read a quota's state without consuming it
+  load     load window.lua into Redis as a function library (an operator's step)
 
 Run 'ratelimit <command> --help' for the command's flags.
 `
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runWorker(ctx, args[1:], stdout, stderr)
 	case "status":
 		err = runStatus(ctx, args[1:], stdout, stderr)
+	case "load":
+		err = runLoad(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -35,6 +35,7 @@ import (
 	"github.com/descope-mgmt/ratelimit/internal/redistest"
 	"github.com/descope-mgmt/ratelimit/limiter"
 	redislimiter "github.com/descope-mgmt/ratelimit/limiter/redis"
+	"github.com/descope-mgmt/ratelimit/scripts/lua"
 )
 
 // TestMain lets the test binary stand in for ratelimit when the demo (or a
@@ -282,7 +283,7 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 
 func TestHelpOnEveryCommand(t *testing.T) {
 	t.Setenv("REDIS_URL", "redis://u:hunter2@example:6379")
-	for _, cmd := range []string{"demo", "worker", "status"} {
+	for _, cmd := range []string{"demo", "worker", "status", "load"} {
 		code, out, _ := runCmd(t, cmd, "--help")
 		assert.Equal(t, 0, code, cmd)
 		assert.Contains(t, out, "usage: ratelimit "+cmd, cmd)
@@ -291,6 +292,36 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		assert.NotContains(t, out, `(default "redis`, "one default, said once: "+cmd)
 		assert.NotContains(t, out, "hunter2", cmd)
 	}
+}
+
+// An operator loads the function library once, and a limiter whose ACL
+// may call functions but not load them then runs window.lua as one;
+// where the server has no functions, load says so and loads the script.
+func TestLoadLetsALimiterThatMayNotLoadRunAFunction(t *testing.T) {
+	srv := redistest.Start(t)
+	code, out, errOut := runCmd(t, "load", "--redis", "redis://"+srv.Addr)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "loaded: function library "+lua.Function)
+
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	ctx := t.Context()
+	require.NoError(t, admin.Do(ctx, "ACL", "SETUSER", "worker", "on", ">pw", "~ratelimit:*", "-@all",
+		"+fcall", "+time", "+getrange", "+setrange", "+set", "+pexpire", "+ping", "+hello").Err())
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr, Username: "worker", Password: "pw"})
+	defer c.Close()
+	l, err := redislimiter.New(c, "ratelimit:{p}:q", limiter.PerMinute(2))
+	require.NoError(t, err)
+	for want := 1; want >= 0; want-- {
+		d, err := l.TryAcquire(ctx, 1)
+		require.NoError(t, err, "FCALL alone: no script, no FUNCTION LOAD")
+		assert.Equal(t, limiter.Decision{Allowed: true, Remaining: want}, d)
+	}
+
+	m := miniredis.RunT(t)
+	code, out, errOut = runCmd(t, "load", "--redis", "redis://"+m.Addr())
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "as a script")
 }
 
 // Each way a connection fails gets its own one line, with the fix.
