@@ -531,12 +531,31 @@ end
 -- Remembers a request: rec is its id and suffix(at, n), granted n units at
 -- at (n 0: refused or given back). New records go to q.rnew, in ring order
 -- from slot q.rfrom, and are written last, as one or two runs.
+-- Counts the records q.rnew[c0 + 1 .. c], just appended, into the ring.
+local function appended(q, c0, c)
+  if c == c0 then return end
+  if c0 == 0 then q.rfrom = q.rnext end
+  q.rnext, q.nrec, q.dirty = (q.rnext + c - c0) % q.rcap, min(q.nrec + c - c0, q.rcap), true
+end
+
 local function remember(q, rec)
   local new = q.rnew
-  if #new == 0 then q.rfrom = q.rnext end
-  new[#new + 1] = rec
-  q.rnext, q.nrec = (q.rnext + 1) % q.rcap, min(q.nrec + 1, q.rcap)
-  q.dirty = true
+  local c0 = #new
+  new[c0 + 1] = rec
+  appended(q, c0, c0 + 1)
+end
+
+-- Remembers the call's requests i..j that have ids, all granted alike:
+-- each record is the id and tail, suffix(at, n).
+local function remember_run(q, i, j, tail)
+  local new = q.rnew
+  local c0 = #new
+  local c = c0
+  for r = i, j do
+    local id = argv[4 * r]
+    if id ~= '-' then c = c + 1; new[c] = id .. tail end
+  end
+  appended(q, c0, c)
 end
 
 -- Writes what changed: the header (and call ids), freed slots, new
@@ -739,18 +758,8 @@ local function reserve(now)
     end
     if now_all then
       -- The whole run granted now, asking the same of remaining: its
-      -- records are appended here, its answers are one or two segments.
-      local tail, new = suffix(from, n), q1.rnew
-      local c0 = #new
-      local c = c0
-      for j = i, i + m - 1 do
-        local id = argv[4 * j]
-        if id ~= '-' then c = c + 1; new[c] = id .. tail end
-      end
-      if c > c0 then
-        if c0 == 0 then q1.rfrom = q1.rnext end
-        q1.rnext, q1.nrec, q1.dirty = (q1.rnext + c - c0) % q1.rcap, min(q1.nrec + c - c0, q1.rcap), true
-      end
+      -- records are appended in one loop, its answers are one segment.
+      remember_run(q1, i, i + m - 1, suffix(from, n))
       if want == '1' then
         -- What could be granted before the run: at least m * n, since the
         -- run fits now under every limit; the j-th leaves j * n less.
