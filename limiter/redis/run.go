@@ -54,12 +54,8 @@ func (r *runner) run(ctx context.Context, keys []string, args ...any) *goredis.C
 		case err == nil || !isReply(err):
 			return cmd // answered, or not at all (a timeout, a broken connection)
 		case strings.HasPrefix(err.Error(), "ERR Function not found"):
-			lerr := r.load(ctx)
-			if lerr == nil && !r.scriptsOnly.Load() {
+			if err := r.load(ctx); err == nil && !r.scriptsOnly.Load() {
 				return fc.FCall(ctx, lua.Function, keys, args...)
-			}
-			if lerr != nil && isReply(lerr) && !transient(lerr) {
-				r.scriptsOnly.Store(true) // FUNCTION LOAD refused for good
 			}
 		case noFunctions(err):
 			r.scriptsOnly.Store(true)
@@ -72,7 +68,9 @@ func (r *runner) run(ctx context.Context, keys []string, args ...any) *goredis.C
 
 // load loads window.lua as a function library on every server that may
 // hold the keys (every master of a cluster, every shard of a ring); where
-// functions are not to be had, it loads the script.
+// functions are not to be had, it loads the script, and the runner uses the
+// script from then on. A transient refusal (see transient) is returned,
+// and functions are tried again at the next call that finds none.
 func (r *runner) load(ctx context.Context) error {
 	if r.scriptsOnly.Load() {
 		return script.Load(ctx, r.client).Err()
@@ -94,7 +92,9 @@ func (r *runner) load(ctx context.Context) error {
 		r.scriptsOnly.Store(true)
 		return script.Load(ctx, r.client).Err()
 	}
-	if err != nil && isReply(err) && noFunctions(err) {
+	if err != nil && isReply(err) && !transient(err) {
+		// Refused for good: an old server, an ACL, another library
+		// holding the name.
 		r.scriptsOnly.Store(true)
 		return script.Load(ctx, r.client).Err()
 	}
@@ -109,8 +109,7 @@ func isReply(err error) bool {
 
 // transient reports whether err is a state a server passes through (a
 // replica before a failover completes, a server loading its data, a
-// cluster resharding): a load that fails so is tried again at the next
-// call that finds no function, and this one runs as a script.
+// cluster resharding).
 func transient(err error) bool {
 	for _, prefix := range []string{"READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY"} {
 		if strings.HasPrefix(err.Error(), prefix) {
